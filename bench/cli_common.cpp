@@ -1,0 +1,207 @@
+#include "bench/cli_common.h"
+
+#include "common/error.h"
+#include "common/version.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <cstdio>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+namespace questbench {
+namespace {
+
+std::string& command_line_storage() {
+  static std::string text;
+  return text;
+}
+
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& what) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      out.push_back(std::stoll(item, &used));
+      QB_USAGE_CHECK(used == item.size(), what << " '" << text << "': not a comma-separated list of integers");
+    } catch (const std::logic_error&) {
+      throw UsageError(what + " '" + text + "': not a comma-separated list of integers");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void set_command_line(int argc, char** argv) {
+  std::string text;
+  for (int i = 0; i < argc; ++i) {
+    if (i) text += ' ';
+    text += argv[i];
+  }
+  command_line_storage() = text;
+}
+
+const std::string& command_line() { return command_line_storage(); }
+
+void add_common_options(CLI::App* command, CommonOptions& o, int64_t default_batch_size) {
+  o.batch_size = default_batch_size;
+  command->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  command->add_option("--threads", o.threads, "CPU threads for LibTorch (0: all hardware threads)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--seed", o.seed, "random seed")->capture_default_str();
+  command->add_option("--batch-size", o.batch_size, "images per batch")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_flag("--quiet", o.quiet, "no progress output");
+}
+
+void add_model_options(CLI::App* command, ModelOptions& o, bool required) {
+  auto* model = command->add_option("--model", o.paths, "checkpoint: .safetensors (timm layout) or TorchScript; repeatable");
+  if (required) model->required();
+  command->add_option("--name", o.names, "display name per --model, in order (default: file stem)");
+  command->add_flag("--torchscript", o.torchscript, "load every --model with torch::jit::load");
+  command->add_option("--attention", o.attention, "override the attention variant: standard|quest|qknorm|qnorm");
+  command->add_option("--config", o.config, "ViT config JSON (text or file) for safetensors without one in the metadata");
+  command->add_option("--mean", o.mean, "per-channel mean (TorchScript: default 0)")->delimiter(',');
+  command->add_option("--std", o.std, "per-channel std (TorchScript: default 1)")->delimiter(',');
+  command->add_option("--input-size", o.input_size, "TorchScript input size C,H,W");
+  command->add_option("--num-classes", o.num_classes, "TorchScript class count (default: probed)");
+}
+
+std::vector<ModelSource> model_sources(const ModelOptions& o) {
+  QB_USAGE_CHECK(o.names.empty() || o.names.size() == o.paths.size(),
+                 "--name given " << o.names.size() << " times for " << o.paths.size() << " --model");
+  std::string config_text = o.config;
+  if (!config_text.empty() && config_text.front() != '{') {
+    std::FILE* f = std::fopen(config_text.c_str(), "rb");
+    QB_CHECK(f, "--config " << config_text << ": neither JSON text nor a readable file");
+    std::string content;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) content.append(buf, n);
+    std::fclose(f);
+    config_text = content;
+  }
+  std::vector<int64_t> size;
+  if (!o.input_size.empty()) {
+    size = parse_int_list(o.input_size, "--input-size");
+    QB_USAGE_CHECK(size.size() == 3 && size[0] > 0 && size[1] > 0 && size[2] > 0,
+                   "--input-size '" << o.input_size << "': expected C,H,W with positive values");
+  }
+  if (!o.attention.empty()) parse_attention_kind(o.attention);
+  std::vector<ModelSource> sources;
+  for (size_t i = 0; i < o.paths.size(); ++i) {
+    ModelSource s;
+    s.path = o.paths[i];
+    s.name = o.names.empty() ? "" : o.names[i];
+    s.format = o.torchscript ? "torchscript" : "auto";
+    s.attention = o.attention;
+    s.config_json = config_text;
+    s.mean = o.mean;
+    s.std = o.std;
+    if (size.size() == 3) {
+      s.channels = size[0];
+      s.height = size[1];
+      s.width = size[2];
+    }
+    s.num_classes = o.num_classes;
+    sources.push_back(s);
+  }
+  return sources;
+}
+
+void add_dataset_options(CLI::App* command, DatasetOptions& o) {
+  command->add_option("--dataset", o.dataset, "'fashion-mnist' (embedded default) or a file/folder")->capture_default_str();
+  command->add_option("--format", o.format, "auto|idx|cifar10|imagefolder|npy|cifar10-c")->capture_default_str();
+  command->add_option("--split", o.split, "test|train (idx, cifar10)")->capture_default_str();
+  command->add_option("--labels", o.labels, "labels .npy for a plain images .npy");
+  command->add_option("--resize", o.resize, "imagefolder: resize the shorter side to this")->check(CLI::NonNegativeNumber);
+  command->add_option("--crop", o.crop, "imagefolder: center crop size")->check(CLI::NonNegativeNumber);
+  command->add_option("--limit", o.limit, "evaluate only the first N samples (0: all)")->check(CLI::NonNegativeNumber);
+}
+
+DatasetSpec dataset_spec(const DatasetOptions& o) {
+  QB_USAGE_CHECK(o.split == "test" || o.split == "train", "--split '" << o.split << "': must be test or train");
+  DatasetSpec spec;
+  spec.path = o.dataset;
+  spec.format = o.format;
+  spec.split = o.split;
+  spec.labels_path = o.labels;
+  spec.resize = o.resize;
+  spec.crop = o.crop;
+  return spec;
+}
+
+torch::Device parse_device(const std::string& text) {
+  if (text == "cpu") return torch::Device(torch::kCPU);
+  QB_USAGE_CHECK(text.rfind("cuda", 0) == 0, "--device '" << text << "': expected cpu, cuda or cuda:N");
+  int index = 0;
+  if (text.size() > 4) {
+    QB_USAGE_CHECK(text[4] == ':' && text.size() > 5 && text.find_first_not_of("0123456789", 5) == std::string::npos,
+                   "--device '" << text << "': expected cpu, cuda or cuda:N");
+    index = std::stoi(text.substr(5));
+  }
+  QB_CHECK(torch::cuda::is_available(), "--device " << text << ": CUDA is not available in this LibTorch build or machine");
+  QB_CHECK(index < static_cast<int>(torch::cuda::device_count()),
+           "--device " << text << ": only " << torch::cuda::device_count() << " CUDA device(s) present");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+int apply_threads(const CommonOptions& o) {
+  int threads = o.threads;
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  return at::get_num_threads();
+}
+
+RunContext start_context(const CommonOptions& o, int threads) {
+  RunContext c;
+  c.questbench_version = questbench_version();
+  c.git_commit = questbench_git_commit();
+  c.libtorch_version = libtorch_version();
+  c.opencv_version = opencv_version();
+  c.device = o.device;
+  c.threads = threads;
+  c.seed = o.seed;
+  c.batch_size = o.batch_size;
+  c.command_line = command_line();
+  c.start_time = utc_timestamp_now();
+  return c;
+}
+
+void finish_context(RunContext& c, std::chrono::steady_clock::time_point started) {
+  c.end_time = utc_timestamp_now();
+  c.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+DatasetInfo dataset_info(const Dataset& dataset, const DatasetOptions& o, int64_t evaluated) {
+  DatasetInfo d;
+  d.path = dataset.resolved_path();
+  d.format = detect_dataset_format(dataset_spec(o));
+  d.split = o.split;
+  d.description = dataset.description();
+  d.fingerprint = dataset.fingerprint();
+  d.size = dataset.size();
+  d.evaluated = evaluated;
+  d.num_classes = dataset.num_classes();
+  d.class_names = dataset.class_names();
+  return d;
+}
+
+std::function<void(const std::string&)> progress_printer(bool quiet) {
+  if (quiet || !::isatty(STDERR_FILENO)) return [](const std::string&) {};
+  return [](const std::string& line) {
+    if (line.empty()) {
+      std::fprintf(stderr, "\n");
+    } else {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    }
+    std::fflush(stderr);
+  };
+}
+
+}  // namespace questbench

@@ -1,0 +1,41 @@
+// questbench info: what a checkpoint holds (config, parameter count, preprocessing, sha256).
+#include "bench/cli_common.h"
+#include "common/error.h"
+
+#include <cstdio>
+#include <memory>
+
+namespace questbench {
+namespace {
+
+struct InfoOptions {
+  CommonOptions common;
+  ModelOptions models;
+};
+
+void run_info(const InfoOptions& o) {
+  const torch::Device device = parse_device(o.common.device);
+  for (const auto& source : model_sources(o.models)) {
+    Model model = Model::load(source, device);
+    const auto& i = model.info();
+    std::printf("%s\n  path: %s\n  format: %s\n  sha256: %s\n  architecture: %s\n", i.name.c_str(), i.path.c_str(),
+                i.format.c_str(), i.sha256.c_str(), i.architecture.c_str());
+    if (!i.attention.empty()) std::printf("  attention: %s\n", i.attention.c_str());
+    if (!i.config_json.empty()) std::printf("  config: %s\n", i.config_json.c_str());
+    std::printf("  input: %lldx%lldx%lld, classes: %lld, parameters: %lld\n", static_cast<long long>(i.channels),
+                static_cast<long long>(i.height), static_cast<long long>(i.width), static_cast<long long>(i.num_classes),
+                static_cast<long long>(i.num_parameters));
+  }
+}
+
+}  // namespace
+
+void add_info_command(CLI::App& app, CommandRunner& runner) {
+  auto options = std::make_shared<InfoOptions>();
+  auto* cmd = app.add_subcommand("info", "describe checkpoints: config, preprocessing, parameter count, sha256");
+  add_common_options(cmd, options->common, 1);
+  add_model_options(cmd, options->models, /*required=*/true);
+  cmd->callback([options, &runner] { runner = [options] { run_info(*options); }; });
+}
+
+}  // namespace questbench

@@ -1,0 +1,149 @@
+// questbench train: trains a ViT with a chosen attention variant, writes the safetensors checkpoint
+// (config in the metadata) and a training log JSON; resumable per epoch with --resume.
+#include "bench/cli_common.h"
+#include "bench/training.h"
+#include "common/error.h"
+#include "models/checkpoint.h"
+#include "reports/format.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+namespace questbench {
+namespace {
+
+struct TrainCommandOptions {
+  CommonOptions common;
+  DatasetOptions data;
+  TrainOptions train;
+  std::string attention = "standard";
+  std::string test_split = "test";
+  std::vector<double> mean, std;
+  std::string output = "vit.safetensors", log;
+};
+
+std::string recipe_json(const TrainCommandOptions& o) {
+  const auto& t = o.train;
+  nlohmann::ordered_json j;
+  j["epochs"] = t.epochs;
+  j["batch_size"] = o.common.batch_size;
+  j["optimizer"] = "AdamW";
+  j["learning_rate"] = t.learning_rate;
+  j["min_learning_rate"] = t.min_learning_rate;
+  j["schedule"] = "linear warmup + cosine, per step";
+  j["warmup_epochs"] = t.warmup_epochs;
+  j["weight_decay"] = t.weight_decay;
+  j["label_smoothing"] = t.label_smoothing;
+  j["crop_padding"] = t.crop_padding;
+  j["horizontal_flip"] = t.horizontal_flip;
+  j["grad_clip_norm"] = t.grad_clip_norm;
+  j["seed"] = t.seed;
+  j["train_limit"] = t.train_limit;
+  j["test_limit"] = t.test_limit;
+  return j.dump();
+}
+
+void run_train(TrainCommandOptions o) {
+  const auto started = std::chrono::steady_clock::now();
+  const torch::Device device = parse_device(o.common.device);
+  const int threads = apply_threads(o.common);
+  RunContext context = start_context(o.common, threads);
+  o.train.config.attention = parse_attention_kind(o.attention);
+  o.train.batch_size = o.common.batch_size;
+  o.train.seed = o.common.seed;
+  if (o.log.empty()) o.log = (std::filesystem::path(o.output).replace_extension("").string()) + ".log.json";
+  o.train.state_path = o.output + ".state";
+
+  DatasetOptions train_data = o.data;
+  train_data.split = "train";
+  DatasetOptions test_data = o.data;
+  test_data.split = o.test_split;
+  auto train_set = open_dataset(dataset_spec(train_data));
+  auto test_set = open_dataset(dataset_spec(test_data));
+  auto shape = train_set->image_shape();
+  auto& c = o.train.config;
+  c.in_chans = shape.channels;
+  c.img_height = shape.height;
+  c.img_width = shape.width;
+  c.num_classes = train_set->num_classes();
+  c.class_names = train_set->class_names();
+  if (o.mean.empty() || o.std.empty()) {
+    auto stats = channel_statistics(*train_set, train_set->size());
+    if (o.mean.empty()) o.mean = stats.first;
+    if (o.std.empty()) o.std = stats.second;
+  }
+  c.mean = o.mean;
+  c.std = o.std;
+  validate(c);
+
+  TrainingLog log;
+  log.config_json = vit_config_to_json(c);
+  log.recipe_json = recipe_json(o);
+  log.dataset_fingerprint_train = train_set->fingerprint();
+  log.dataset_fingerprint_test = test_set->fingerprint();
+  const bool quiet = o.common.quiet;
+  auto on_epoch = [&](const std::vector<EpochRecord>& epochs) {
+    const auto& e = epochs.back();
+    if (!quiet) {
+      double max_logit = 0;
+      for (const auto& l : e.layers) max_logit = std::max(max_logit, l.logits_max);
+      std::printf("epoch %d/%d  train loss %.4f acc %.4f  test loss %.4f acc %.4f  max attn logit %.2f  %.0f s\n", e.epoch,
+                  o.train.epochs, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, max_logit, e.seconds);
+      std::fflush(stdout);
+    }
+    log.epochs = epochs;
+    finish_context(context, started);
+    log.context = context;
+    write_report(o.log, training_log_to_json(log));
+  };
+  auto result = train_vit(o.train, *train_set, *test_set, device, on_epoch, progress_printer(quiet));
+  save_vit_checkpoint(o.output, result.model, c);
+  finish_context(context, started);
+  log.context = context;
+  log.epochs = result.epochs;
+  write_report(o.log, training_log_to_json(log));
+  std::filesystem::remove(o.train.state_path);
+  if (!quiet) std::printf("checkpoint: %s\nlog: %s\n", o.output.c_str(), o.log.c_str());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, CommandRunner& runner) {
+  auto o = std::make_shared<TrainCommandOptions>();
+  auto* cmd = app.add_subcommand("train", "train a ViT (standard|quest|qknorm|qnorm attention) -> safetensors + log JSON");
+  add_common_options(cmd, o->common, 128);
+  add_dataset_options(cmd, o->data);
+  auto& t = o->train;
+  auto& c = t.config;
+  cmd->add_option("--attention", o->attention, "standard|quest|qknorm|qnorm")->capture_default_str();
+  cmd->add_option("--patch-size", c.patch_size)->capture_default_str();
+  cmd->add_option("--embed-dim", c.embed_dim)->capture_default_str();
+  cmd->add_option("--depth", c.depth)->capture_default_str();
+  cmd->add_option("--num-heads", c.num_heads)->capture_default_str();
+  cmd->add_option("--mlp-ratio", c.mlp_ratio)->capture_default_str();
+  cmd->add_option("--global-pool", c.global_pool, "token|avg")->capture_default_str();
+  cmd->add_option("--epochs", t.epochs)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", t.learning_rate, "peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", t.min_learning_rate, "final learning rate of the cosine")->capture_default_str();
+  cmd->add_option("--weight-decay", t.weight_decay)->capture_default_str();
+  cmd->add_option("--warmup-epochs", t.warmup_epochs)->capture_default_str();
+  cmd->add_option("--label-smoothing", t.label_smoothing)->capture_default_str();
+  cmd->add_option("--crop-padding", t.crop_padding, "random crop padding in pixels (0: off)")->capture_default_str();
+  cmd->add_flag("!--no-flip", t.horizontal_flip, "disable random horizontal flips");
+  cmd->add_option("--grad-clip", t.grad_clip_norm, "clip the gradient norm (0: off)")->capture_default_str();
+  cmd->add_option("--train-limit", t.train_limit, "use only the first N training images (0: all)");
+  cmd->add_option("--test-limit", t.test_limit, "evaluate on the first N test images (0: all)");
+  cmd->add_option("--test-split", o->test_split, "split evaluated after each epoch")->capture_default_str();
+  cmd->add_option("--mean", o->mean, "per-channel mean stored with the model (default: training-set statistics)")->delimiter(',');
+  cmd->add_option("--std", o->std, "per-channel std stored with the model (default: training-set statistics)")->delimiter(',');
+  cmd->add_option("-o,--output", o->output, "checkpoint path (.safetensors)")->capture_default_str();
+  cmd->add_option("--log", o->log, "training log JSON (default: <output stem>.log.json)");
+  cmd->add_flag("--resume", t.resume, "continue from <output>.state if present (saved after every epoch)");
+  cmd->callback([o, &runner] { runner = [o] { run_train(*o); }; });
+}
+
+}  // namespace questbench

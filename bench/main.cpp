@@ -1,0 +1,53 @@
+// questbench: robustness and adversarial benchmarks for vision transformers.
+// Exit codes: 0 ok, 1 runtime/input error, 2 usage error. Only this file exits.
+#include "bench/cli_common.h"
+#include "common/error.h"
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <malloc.h>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+  // Keep freed memory in the heap: LibTorch frees and reallocates the same large buffers every batch,
+  // and first-touched pages are expensive on some VMs.
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+
+  questbench::set_command_line(argc, argv);
+  CLI::App app{"questbench: robustness and adversarial benchmarks for vision transformers (standard vs QUEST attention)"};
+  app.require_subcommand(1);
+  questbench::CommandRunner runner;
+  questbench::add_eval_command(app, runner);
+  questbench::add_predict_command(app, runner);
+  questbench::add_train_command(app, runner);
+  questbench::add_info_command(app, runner);
+  questbench::add_bench_command(app, runner);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  try {
+    runner();
+  } catch (const questbench::UsageError& e) {
+    std::fprintf(stderr, "questbench: error: %s\n", e.what());
+    return 2;
+  } catch (const questbench::Error& e) {
+    std::fprintf(stderr, "questbench: error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "questbench: error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "questbench: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,1 @@
+// Compiles the shared precompiled header (LibTorch) once; every questbench target reuses it.

@@ -1,0 +1,245 @@
+#include "common/npy.h"
+
+#include "common/error.h"
+#include "common/files.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+namespace questbench {
+namespace {
+
+struct DtypeEntry {
+  char kind;
+  int64_t size;
+  torch::ScalarType type;
+};
+
+// Supported (kind, size) pairs; unsigned 16/32/64-bit load into the next wider signed type.
+const DtypeEntry* find_entry(char kind, int64_t size) {
+  static const DtypeEntry table[] = {
+      {'u', 1, torch::kByte}, {'i', 1, torch::kChar},  {'b', 1, torch::kBool},   {'i', 2, torch::kShort},
+      {'u', 2, torch::kInt},  {'i', 4, torch::kInt},   {'u', 4, torch::kLong},   {'i', 8, torch::kLong},
+      {'u', 8, torch::kLong}, {'f', 2, torch::kHalf},  {'f', 4, torch::kFloat},  {'f', 8, torch::kDouble}};
+  for (const auto& e : table)
+    if (e.kind == kind && e.size == size) return &e;
+  return nullptr;
+}
+
+// Finds the value text after 'key': in the header dict.
+std::string dict_value(const std::string& header, const std::string& key, const std::string& path) {
+  const std::string needle = "'" + key + "'";
+  auto pos = header.find(needle);
+  QB_CHECK(pos != std::string::npos, path << ": .npy header has no '" << key << "' entry");
+  pos = header.find(':', pos + needle.size());
+  QB_CHECK(pos != std::string::npos, path << ": malformed .npy header near '" << key << "'");
+  ++pos;
+  while (pos < header.size() && header[pos] == ' ') ++pos;
+  if (pos < header.size() && header[pos] == '(') {
+    auto end = header.find(')', pos);
+    QB_CHECK(end != std::string::npos, path << ": malformed shape in the .npy header");
+    return header.substr(pos, end - pos + 1);
+  }
+  if (pos < header.size() && (header[pos] == '\'' || header[pos] == '"')) {
+    auto end = header.find(header[pos], pos + 1);
+    QB_CHECK(end != std::string::npos, path << ": malformed '" << key << "' in the .npy header");
+    return header.substr(pos + 1, end - pos - 1);
+  }
+  auto end = header.find_first_of(",}", pos);
+  QB_CHECK(end != std::string::npos, path << ": malformed '" << key << "' in the .npy header");
+  auto value = header.substr(pos, end - pos);
+  while (!value.empty() && value.back() == ' ') value.pop_back();
+  return value;
+}
+
+void swap_bytes(void* data, int64_t count, int64_t item_size) {
+  auto* p = static_cast<uint8_t*>(data);
+  for (int64_t i = 0; i < count; ++i, p += item_size) std::reverse(p, p + item_size);
+}
+
+torch::Tensor decode(const std::string& path, const NpyHeader& h, const char* bytes, int64_t count,
+                     std::vector<int64_t> shape) {
+  const DtypeEntry* e = find_entry(h.descr[1], h.item_size);
+  std::vector<char> raw(bytes, bytes + count * h.item_size);
+  if (h.byteswap) swap_bytes(raw.data(), count, h.item_size);
+  torch::Tensor out;
+  auto widen = [&](auto tag, torch::ScalarType to) {
+    using Src = decltype(tag);
+    auto t = torch::empty({count}, torch::TensorOptions().dtype(to));
+    const auto* src = reinterpret_cast<const Src*>(raw.data());
+    if (to == torch::kInt) {
+      auto* dst = t.data_ptr<int32_t>();
+      for (int64_t i = 0; i < count; ++i) dst[i] = static_cast<int32_t>(src[i]);
+    } else {
+      auto* dst = t.data_ptr<int64_t>();
+      for (int64_t i = 0; i < count; ++i) dst[i] = static_cast<int64_t>(src[i]);
+    }
+    return t;
+  };
+  if (e->kind == 'u' && e->size == 2) {
+    out = widen(uint16_t{}, torch::kInt);
+  } else if (e->kind == 'u' && e->size == 4) {
+    out = widen(uint32_t{}, torch::kLong);
+  } else if (e->kind == 'u' && e->size == 8) {
+    const auto* src = reinterpret_cast<const uint64_t*>(raw.data());
+    for (int64_t i = 0; i < count; ++i)
+      QB_CHECK(src[i] <= static_cast<uint64_t>(INT64_MAX), path << ": uint64 value too large for int64");
+    out = widen(uint64_t{}, torch::kLong);
+  } else {
+    out = torch::empty({count}, torch::TensorOptions().dtype(e->type));
+    if (count > 0) std::memcpy(out.data_ptr(), raw.data(), count * h.item_size);
+  }
+  if (h.fortran_order) {
+    std::vector<int64_t> reversed(shape.rbegin(), shape.rend());
+    std::vector<int64_t> perm;
+    for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) perm.push_back(i);
+    return out.view(reversed).permute(perm).contiguous();
+  }
+  return out.view(shape);
+}
+
+}  // namespace
+
+NpyHeader read_npy_header(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  QB_CHECK(in, path << ": cannot open (missing or unreadable)");
+  char magic[8];
+  in.read(magic, 8);
+  QB_CHECK(in.gcount() == 8 && std::memcmp(magic, "\x93NUMPY", 6) == 0, path << ": not a .npy file (bad magic)");
+  const int major = static_cast<uint8_t>(magic[6]);
+  QB_CHECK(major >= 1 && major <= 3, path << ": unsupported .npy format version " << major << "." << int(uint8_t(magic[7])));
+  uint64_t header_len = 0;
+  if (major == 1) {
+    uint8_t b[2];
+    in.read(reinterpret_cast<char*>(b), 2);
+    QB_CHECK(in.gcount() == 2, path << ": truncated .npy header");
+    header_len = b[0] | (uint64_t(b[1]) << 8);
+  } else {
+    uint8_t b[4];
+    in.read(reinterpret_cast<char*>(b), 4);
+    QB_CHECK(in.gcount() == 4, path << ": truncated .npy header");
+    header_len = b[0] | (uint64_t(b[1]) << 8) | (uint64_t(b[2]) << 16) | (uint64_t(b[3]) << 24);
+  }
+  QB_CHECK(header_len < (1u << 24), path << ": implausible .npy header length " << header_len);
+  std::string header(header_len, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_len));
+  QB_CHECK(static_cast<uint64_t>(in.gcount()) == header_len, path << ": truncated .npy header");
+  QB_CHECK(header.find('{') != std::string::npos && header.find('}') != std::string::npos,
+           path << ": malformed .npy header (no dict)");
+
+  NpyHeader h;
+  h.descr = dict_value(header, "descr", path);
+  QB_CHECK(h.descr.size() >= 3, path << ": unsupported dtype '" << h.descr << "'");
+  const char order = h.descr[0];
+  QB_CHECK(order == '<' || order == '>' || order == '|' || order == '=',
+           path << ": unsupported dtype '" << h.descr << "' (structured or unknown byte order)");
+  int64_t size = 0;
+  try {
+    size = std::stoll(h.descr.substr(2));
+  } catch (const std::exception&) {
+    throw Error(path + ": unsupported dtype '" + h.descr + "'");
+  }
+  const DtypeEntry* e = find_entry(h.descr[1], size);
+  QB_CHECK(e && h.descr.find_first_not_of("0123456789", 2) == std::string::npos,
+           path << ": unsupported dtype '" << h.descr << "' (supported: bool, int8..int64, uint8..uint64, float16/32/64)");
+  h.item_size = size;
+  h.dtype = e->type;
+  h.byteswap = order == '>' && size > 1;
+  const std::string fortran = dict_value(header, "fortran_order", path);
+  QB_CHECK(fortran == "True" || fortran == "False", path << ": malformed fortran_order '" << fortran << "'");
+  h.fortran_order = fortran == "True";
+  const std::string shape = dict_value(header, "shape", path);
+  QB_CHECK(shape.size() >= 2 && shape.front() == '(' && shape.back() == ')', path << ": malformed shape '" << shape << "'");
+  std::string inner = shape.substr(1, shape.size() - 2);
+  size_t pos = 0;
+  while (pos < inner.size()) {
+    auto comma = inner.find(',', pos);
+    std::string item = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    item.erase(std::remove(item.begin(), item.end(), ' '), item.end());
+    item.erase(std::remove(item.begin(), item.end(), 'L'), item.end());
+    if (!item.empty()) {
+      QB_CHECK(item.find_first_not_of("0123456789") == std::string::npos, path << ": malformed shape '" << shape << "'");
+      h.shape.push_back(std::stoll(item));
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  h.data_offset = static_cast<int64_t>((major == 1 ? 10 : 12) + header_len);
+  int64_t count = 1;
+  for (auto d : h.shape) {
+    QB_CHECK(d == 0 || count <= (int64_t(1) << 50) / d, path << ": implausible shape " << shape);
+    count *= d;
+  }
+  in.seekg(0, std::ios::end);
+  const int64_t file_size = static_cast<int64_t>(in.tellg());
+  QB_CHECK(file_size - h.data_offset >= count * h.item_size,
+           path << ": truncated .npy data (" << file_size - h.data_offset << " bytes, shape " << shape << " needs "
+                << count * h.item_size << ")");
+  return h;
+}
+
+torch::Tensor read_npy(const std::string& path) {
+  NpyHeader h = read_npy_header(path);
+  int64_t count = 1;
+  for (auto d : h.shape) count *= d;
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(h.data_offset);
+  std::vector<char> bytes(static_cast<size_t>(count * h.item_size));
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  QB_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), path << ": truncated .npy data");
+  return decode(path, h, bytes.data(), count, h.shape);
+}
+
+torch::Tensor read_npy_rows(const std::string& path, const NpyHeader& h, int64_t begin, int64_t end) {
+  QB_CHECK(!h.fortran_order, path << ": row reads need a C-order array (this one is Fortran-order)");
+  QB_CHECK(!h.shape.empty(), path << ": a 0-d array has no rows");
+  QB_CHECK(0 <= begin && begin <= end && end <= h.shape[0],
+           path << ": rows [" << begin << ", " << end << ") out of range (" << h.shape[0] << " rows)");
+  int64_t row = 1;
+  for (size_t i = 1; i < h.shape.size(); ++i) row *= h.shape[i];
+  const int64_t count = (end - begin) * row;
+  std::ifstream in(path, std::ios::binary);
+  QB_CHECK(in, path << ": cannot open");
+  in.seekg(h.data_offset + begin * row * h.item_size);
+  std::vector<char> bytes(static_cast<size_t>(count * h.item_size));
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  QB_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), path << ": truncated .npy data");
+  std::vector<int64_t> shape = h.shape;
+  shape[0] = end - begin;
+  return decode(path, h, bytes.data(), count, shape);
+}
+
+void write_npy(const std::string& path, const torch::Tensor& tensor) {
+  auto t = tensor.detach().to(torch::kCPU).contiguous();
+  std::string descr;
+  switch (t.scalar_type()) {
+    case torch::kFloat: descr = "<f4"; break;
+    case torch::kDouble: descr = "<f8"; break;
+    case torch::kByte: descr = "|u1"; break;
+    case torch::kChar: descr = "|i1"; break;
+    case torch::kLong: descr = "<i8"; break;
+    case torch::kInt: descr = "<i4"; break;
+    case torch::kShort: descr = "<i2"; break;
+    case torch::kHalf: descr = "<f2"; break;
+    case torch::kBool: descr = "|b1"; break;
+    default: throw Error(path + ": cannot write dtype " + std::string(c10::toString(t.scalar_type())) + " as .npy");
+  }
+  std::string shape = "(";
+  for (int64_t i = 0; i < t.dim(); ++i) shape += std::to_string(t.size(i)) + (t.dim() == 1 ? "," : (i + 1 < t.dim() ? ", " : ""));
+  shape += ")";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out.push_back(static_cast<char>(header.size() & 0xff));
+  out.push_back(static_cast<char>((header.size() >> 8) & 0xff));
+  out += header;
+  out.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  write_file_atomic(path, out);
+}
+
+}  // namespace questbench

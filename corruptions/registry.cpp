@@ -1,0 +1,1 @@
+// corruption registry: filled in by the corruptions work

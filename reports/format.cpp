@@ -1,0 +1,332 @@
+#include "reports/format.h"
+
+#include "common/error.h"
+#include "common/files.h"
+
+#include <nlohmann/json.hpp>
+
+namespace questbench {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+const char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const std::vector<uint8_t>& bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t v = static_cast<uint32_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= static_cast<uint32_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) v |= bytes[i + 2];
+    out.push_back(kBase64[(v >> 18) & 63]);
+    out.push_back(kBase64[(v >> 12) & 63]);
+    out.push_back(i + 1 < bytes.size() ? kBase64[(v >> 6) & 63] : '=');
+    out.push_back(i + 2 < bytes.size() ? kBase64[v & 63] : '=');
+  }
+  return out;
+}
+
+std::vector<uint8_t> base64_decode(const std::string& text, const std::string& what) {
+  auto value = [&](char ch) -> int {
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+    if (ch == '+') return 62;
+    if (ch == '/') return 63;
+    return -1;
+  };
+  QB_CHECK(text.size() % 4 == 0, what << ": packed bits are not valid base64");
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i < text.size(); i += 4) {
+    int v[4];
+    for (int k = 0; k < 4; ++k) {
+      v[k] = text[i + k] == '=' ? 0 : value(text[i + k]);
+      QB_CHECK(v[k] >= 0, what << ": packed bits are not valid base64");
+    }
+    const uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+    out.push_back(static_cast<uint8_t>(n >> 16));
+    if (text[i + 2] != '=') out.push_back(static_cast<uint8_t>((n >> 8) & 0xff));
+    if (text[i + 3] != '=') out.push_back(static_cast<uint8_t>(n & 0xff));
+  }
+  return out;
+}
+
+json context_to_json(const RunContext& c) {
+  json j;
+  j["questbench_version"] = c.questbench_version;
+  j["git_commit"] = c.git_commit;
+  j["libtorch_version"] = c.libtorch_version;
+  j["opencv_version"] = c.opencv_version;
+  j["device"] = c.device;
+  j["threads"] = c.threads;
+  j["seed"] = c.seed;
+  j["batch_size"] = c.batch_size;
+  j["command_line"] = c.command_line;
+  j["start_time"] = c.start_time;
+  j["end_time"] = c.end_time;
+  j["wall_time_s"] = c.wall_time_s;
+  j["stage_seconds"] = c.stage_seconds;
+  return j;
+}
+
+RunContext context_from_json(const json& j) {
+  RunContext c;
+  c.questbench_version = j.at("questbench_version").get<std::string>();
+  c.git_commit = j.at("git_commit").get<std::string>();
+  c.libtorch_version = j.at("libtorch_version").get<std::string>();
+  c.opencv_version = j.value("opencv_version", "");
+  c.device = j.at("device").get<std::string>();
+  c.threads = j.at("threads").get<int>();
+  c.seed = j.at("seed").get<uint64_t>();
+  c.batch_size = j.at("batch_size").get<int64_t>();
+  c.command_line = j.value("command_line", "");
+  c.start_time = j.at("start_time").get<std::string>();
+  c.end_time = j.at("end_time").get<std::string>();
+  c.wall_time_s = j.at("wall_time_s").get<double>();
+  c.stage_seconds = j.value("stage_seconds", std::map<std::string, double>{});
+  return c;
+}
+
+json dataset_to_json(const DatasetInfo& d) {
+  json j;
+  j["path"] = d.path;
+  j["format"] = d.format;
+  j["split"] = d.split;
+  j["description"] = d.description;
+  j["fingerprint"] = d.fingerprint;
+  j["size"] = d.size;
+  j["evaluated"] = d.evaluated;
+  j["num_classes"] = d.num_classes;
+  j["class_names"] = d.class_names;
+  return j;
+}
+
+DatasetInfo dataset_from_json(const json& j) {
+  DatasetInfo d;
+  d.path = j.at("path").get<std::string>();
+  d.format = j.at("format").get<std::string>();
+  d.split = j.value("split", "");
+  d.description = j.value("description", "");
+  d.fingerprint = j.at("fingerprint").get<std::string>();
+  d.size = j.at("size").get<int64_t>();
+  d.evaluated = j.at("evaluated").get<int64_t>();
+  d.num_classes = j.at("num_classes").get<int64_t>();
+  d.class_names = j.at("class_names").get<std::vector<std::string>>();
+  return d;
+}
+
+json model_to_json(const ModelInfo& m) {
+  json j;
+  j["name"] = m.name;
+  j["path"] = m.path;
+  j["format"] = m.format;
+  j["sha256"] = m.sha256;
+  j["architecture"] = m.architecture;
+  j["attention"] = m.attention;
+  j["config"] = m.config_json.empty() ? json(nullptr) : json::parse(m.config_json);
+  j["preprocess"] = {{"mean", m.mean}, {"std", m.std}, {"input_size", {m.channels, m.height, m.width}}};
+  j["num_classes"] = m.num_classes;
+  j["num_parameters"] = m.num_parameters;
+  return j;
+}
+
+ModelInfo model_from_json(const json& j) {
+  ModelInfo m;
+  m.name = j.at("name").get<std::string>();
+  m.path = j.at("path").get<std::string>();
+  m.format = j.at("format").get<std::string>();
+  m.sha256 = j.at("sha256").get<std::string>();
+  m.architecture = j.at("architecture").get<std::string>();
+  m.attention = j.value("attention", "");
+  if (!j.at("config").is_null()) m.config_json = j.at("config").dump();
+  const auto& p = j.at("preprocess");
+  m.mean = p.at("mean").get<std::vector<double>>();
+  m.std = p.at("std").get<std::vector<double>>();
+  const auto size = p.at("input_size").get<std::vector<int64_t>>();
+  if (size.size() == 3) {
+    m.channels = size[0];
+    m.height = size[1];
+    m.width = size[2];
+  }
+  m.num_classes = j.at("num_classes").get<int64_t>();
+  m.num_parameters = j.value("num_parameters", int64_t{0});
+  return m;
+}
+
+json diagnostics_to_json(const AttentionDiagnostics& d) {
+  json j;
+  j["entropy_mean"] = d.entropy_mean;
+  j["entropy_per_head"] = d.entropy_per_head;
+  j["q_norm_mean"] = d.q_norm_mean;
+  j["k_norm_mean"] = d.k_norm_mean;
+  j["logits_std"] = d.logits_std;
+  j["logits_max"] = d.logits_max;
+  j["attn_max_mean"] = d.attn_max_mean;
+  j["block_out_mean"] = d.block_out_mean;
+  j["block_out_std"] = d.block_out_std;
+  return j;
+}
+
+json parse_report(const std::string& text, const std::string& what, const std::string& kind) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const std::exception&) {
+    throw Error(what + ": not valid JSON (truncated or corrupt report?)");
+  }
+  QB_CHECK(j.is_object() && j.contains("schema") && j.contains("schema_version"),
+           what << ": not a questbench report (no schema / schema_version)");
+  QB_CHECK(j["schema"] == kind, what << ": is a '" << j["schema"].get<std::string>() << "' report, expected '" << kind << "'");
+  QB_CHECK(j["schema_version"].is_number_integer(), what << ": schema_version is not an integer");
+  const int version = j["schema_version"].get<int>();
+  QB_CHECK(version >= 1 && version <= kSchemaVersion,
+           what << ": schema_version " << version << " is not supported by this questbench (reads 1.." << kSchemaVersion << ")");
+  return j;
+}
+
+}  // namespace
+
+std::string pack_bits(const std::vector<uint8_t>& bits) {
+  std::vector<uint8_t> bytes((bits.size() + 7) / 8, 0);
+  for (size_t i = 0; i < bits.size(); ++i)
+    if (bits[i]) bytes[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+  return base64_encode(bytes);
+}
+
+std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std::string& what) {
+  auto bytes = base64_decode(packed, what);
+  QB_CHECK(static_cast<int64_t>(bytes.size()) == (n + 7) / 8,
+           what << ": packed bits hold " << bytes.size() * 8 << " samples, expected " << n);
+  std::vector<uint8_t> bits(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) bits[i] = (bytes[i / 8] >> (i % 8)) & 1u;
+  return bits;
+}
+
+std::string eval_report_to_json(const EvalReport& r) {
+  json j;
+  j["schema"] = "questbench.eval";
+  j["schema_version"] = kSchemaVersion;
+  j["context"] = context_to_json(r.context);
+  j["dataset"] = dataset_to_json(r.dataset);
+  j["models"] = json::array();
+  for (const auto& m : r.models) j["models"].push_back(model_to_json(m));
+  json results = json::object();
+  for (size_t i = 0; i < r.models.size(); ++i) {
+    const auto& c = r.results.at(i);
+    json per_class = json::array();
+    for (size_t k = 0; k < c.per_class_n.size(); ++k) {
+      const std::string name = k < r.dataset.class_names.size() ? r.dataset.class_names[k] : std::to_string(k);
+      per_class.push_back({{"class", name},
+                           {"n", c.per_class_n[k]},
+                           {"accuracy", c.per_class_n[k] ? static_cast<double>(c.per_class_correct[k]) / c.per_class_n[k] : 0.0}});
+    }
+    results[r.models[i].name] = {{"clean",
+                                  {{"n", c.n},
+                                   {"correct", c.correct},
+                                   {"accuracy", c.accuracy},
+                                   {"error", c.error},
+                                   {"loss", c.loss},
+                                   {"per_class", per_class},
+                                   {"correct_bits", pack_bits(c.correct_mask)}}},
+                                 {"clean_acc", c.accuracy}};
+  }
+  j["results"] = results;
+  return j.dump(2) + "\n";
+}
+
+EvalReport eval_report_from_json(const std::string& text, const std::string& what) {
+  json j = parse_report(text, what, "questbench.eval");
+  EvalReport r;
+  try {
+    r.context = context_from_json(j.at("context"));
+    r.dataset = dataset_from_json(j.at("dataset"));
+    for (const auto& m : j.at("models")) r.models.push_back(model_from_json(m));
+    for (const auto& m : r.models) {
+      const auto& clean = j.at("results").at(m.name).at("clean");
+      CleanResult c;
+      c.n = clean.at("n").get<int64_t>();
+      c.correct = clean.at("correct").get<int64_t>();
+      c.accuracy = clean.at("accuracy").get<double>();
+      c.error = clean.at("error").get<double>();
+      c.loss = clean.at("loss").get<double>();
+      for (const auto& pc : clean.at("per_class")) {
+        const auto n = pc.at("n").get<int64_t>();
+        c.per_class_n.push_back(n);
+        c.per_class_correct.push_back(static_cast<int64_t>(std::llround(pc.at("accuracy").get<double>() * n)));
+      }
+      c.correct_mask = unpack_bits(clean.at("correct_bits").get<std::string>(), c.n, what);
+      r.results.push_back(std::move(c));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(what + ": report is missing a field or has one of the wrong type (" + std::string(e.what()) + ")");
+  }
+  return r;
+}
+
+std::string training_log_to_json(const TrainingLog& log) {
+  json j;
+  j["schema"] = "questbench.training_log";
+  j["schema_version"] = kSchemaVersion;
+  j["context"] = context_to_json(log.context);
+  j["config"] = json::parse(log.config_json);
+  j["recipe"] = json::parse(log.recipe_json);
+  j["dataset_fingerprint"] = {{"train", log.dataset_fingerprint_train}, {"test", log.dataset_fingerprint_test}};
+  j["epochs"] = json::array();
+  for (const auto& e : log.epochs) {
+    json layers = json::array();
+    double max_logit = -1e300;
+    for (const auto& d : e.layers) {
+      layers.push_back(diagnostics_to_json(d));
+      max_logit = std::max(max_logit, d.logits_max);
+    }
+    j["epochs"].push_back({{"epoch", e.epoch},
+                           {"learning_rate_end", e.learning_rate_end},
+                           {"train_loss", e.train_loss},
+                           {"train_accuracy", e.train_accuracy},
+                           {"test_loss", e.test_loss},
+                           {"test_accuracy", e.test_accuracy},
+                           {"max_attention_logit", e.layers.empty() ? json(nullptr) : json(max_logit)},
+                           {"seconds", e.seconds},
+                           {"layers", layers}});
+  }
+  return j.dump(2) + "\n";
+}
+
+std::vector<EpochRecord> training_epochs_from_json(const std::string& text, const std::string& what) {
+  json j = parse_report(text, what, "questbench.training_log");
+  std::vector<EpochRecord> epochs;
+  try {
+    for (const auto& e : j.at("epochs")) {
+      EpochRecord r;
+      r.epoch = e.at("epoch").get<int>();
+      r.learning_rate_end = e.at("learning_rate_end").get<double>();
+      r.train_loss = e.at("train_loss").get<double>();
+      r.train_accuracy = e.at("train_accuracy").get<double>();
+      r.test_loss = e.at("test_loss").get<double>();
+      r.test_accuracy = e.at("test_accuracy").get<double>();
+      r.seconds = e.at("seconds").get<double>();
+      for (const auto& l : e.at("layers")) {
+        AttentionDiagnostics d;
+        d.entropy_mean = l.at("entropy_mean").get<double>();
+        d.entropy_per_head = l.at("entropy_per_head").get<std::vector<double>>();
+        d.q_norm_mean = l.at("q_norm_mean").get<double>();
+        d.k_norm_mean = l.at("k_norm_mean").get<double>();
+        d.logits_std = l.at("logits_std").get<double>();
+        d.logits_max = l.at("logits_max").get<double>();
+        d.attn_max_mean = l.at("attn_max_mean").get<double>();
+        d.block_out_mean = l.at("block_out_mean").get<double>();
+        d.block_out_std = l.at("block_out_std").get<double>();
+        r.layers.push_back(d);
+      }
+      epochs.push_back(std::move(r));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(what + ": training log is missing a field or has one of the wrong type (" + std::string(e.what()) + ")");
+  }
+  return epochs;
+}
+
+void write_report(const std::string& path, const std::string& json_text) { write_file_atomic(path, json_text); }
+
+}  // namespace questbench

@@ -1,0 +1,28 @@
+// The one home of questbench's own on-disk formats (JSON reports, training logs). Every report opens
+// with "schema" (the report kind) and "schema_version"; readers refuse a newer major version.
+#pragma once
+
+#include "reports/report.h"
+
+#include <string>
+#include <vector>
+
+namespace questbench {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Bit-packing of per-sample 0/1 vectors: base64 of bytes, sample i at byte i/8, bit i%8 (LSB first).
+std::string pack_bits(const std::vector<uint8_t>& bits);
+std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std::string& what);
+
+std::string eval_report_to_json(const EvalReport& report);
+EvalReport eval_report_from_json(const std::string& text, const std::string& what);
+
+std::string training_log_to_json(const TrainingLog& log);
+// The epoch records of a training log (used to resume training).
+std::vector<EpochRecord> training_epochs_from_json(const std::string& text, const std::string& what);
+
+// Writes text atomically (temp + rename): a reader never sees a half-written report.
+void write_report(const std::string& path, const std::string& json_text);
+
+}  // namespace questbench

@@ -1,0 +1,43 @@
+#include "tests/test_support.h"
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace questbench::test {
+
+std::string source_dir() { return QUESTBENCH_SOURCE_DIR; }
+
+std::string reference_dir() {
+  return (std::filesystem::path(source_dir()) / ".." / "shared" / "reference").lexically_normal().string();
+}
+
+std::string questbench_binary() { return QUESTBENCH_BINARY; }
+
+std::string make_temp_dir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  auto dir = std::filesystem::temp_directory_path() /
+             ("questbench-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+int run_command(const std::string& command, std::string* output) {
+  std::string full = command + " 2>&1";
+  FILE* pipe = ::popen(full.c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 4096> buffer{};
+  std::string captured;
+  size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) captured.append(buffer.data(), n);
+  int status = ::pclose(pipe);
+  if (output) *output = captured;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace questbench::test
