@@ -4,6 +4,9 @@
 #include "common/files.h"
 
 #include <torch/torch.h>
+#include <zlib.h>
+
+#include <sstream>
 
 #include <algorithm>
 #include <cstring>
@@ -179,6 +182,99 @@ NpyHeader read_npy_header(const std::string& path) {
            path << ": truncated .npy data (" << file_size - h.data_offset << " bytes, shape " << shape << " needs "
                 << count * h.item_size << ")");
   return h;
+}
+
+torch::Tensor parse_npy(const std::string& bytes, const std::string& what) {
+  // Reuse the file reader's validation by parsing the header from a temporary view of the bytes.
+  QB_CHECK(bytes.size() >= 10 && std::memcmp(bytes.data(), "\x93NUMPY", 6) == 0, what << ": not a .npy array (bad magic)");
+  const int major = static_cast<uint8_t>(bytes[6]);
+  QB_CHECK(major >= 1 && major <= 3, what << ": unsupported .npy format version " << major);
+  const size_t len_bytes = major == 1 ? 2 : 4;
+  QB_CHECK(bytes.size() >= 8 + len_bytes, what << ": truncated .npy header");
+  uint64_t header_len = 0;
+  for (size_t i = 0; i < len_bytes; ++i) header_len |= uint64_t(uint8_t(bytes[8 + i])) << (8 * i);
+  QB_CHECK(8 + len_bytes + header_len <= bytes.size(), what << ": truncated .npy header");
+  const std::string header = bytes.substr(8 + len_bytes, header_len);
+  NpyHeader h;
+  h.descr = dict_value(header, "descr", what);
+  int64_t size = 0;
+  try {
+    size = std::stoll(h.descr.substr(2));
+  } catch (const std::exception&) {
+    throw Error(what + ": unsupported dtype '" + h.descr + "'");
+  }
+  const DtypeEntry* e = h.descr.size() >= 3 ? find_entry(h.descr[1], size) : nullptr;
+  QB_CHECK(e, what << ": unsupported dtype '" << h.descr << "'");
+  h.item_size = size;
+  h.byteswap = h.descr[0] == '>' && size > 1;
+  h.fortran_order = dict_value(header, "fortran_order", what) == "True";
+  const std::string shape = dict_value(header, "shape", what);
+  std::string inner = shape.substr(1, shape.size() - 2);
+  std::stringstream ss(inner);
+  std::string item;
+  int64_t count = 1;
+  while (std::getline(ss, item, ',')) {
+    item.erase(std::remove(item.begin(), item.end(), ' '), item.end());
+    if (item.empty()) continue;
+    QB_CHECK(item.find_first_not_of("0123456789") == std::string::npos, what << ": malformed shape " << shape);
+    h.shape.push_back(std::stoll(item));
+    count *= h.shape.back();
+  }
+  const size_t offset = 8 + len_bytes + header_len;
+  QB_CHECK(bytes.size() - offset >= static_cast<size_t>(count * h.item_size), what << ": truncated .npy data");
+  return decode(what, h, bytes.data() + offset, count, h.shape);
+}
+
+std::map<std::string, torch::Tensor> read_npz(const std::string& path) {
+  const std::string zip = read_file_bytes(path);
+  auto u16 = [&](size_t o) { return uint32_t(uint8_t(zip[o])) | (uint32_t(uint8_t(zip[o + 1])) << 8); };
+  auto u32 = [&](size_t o) { return u16(o) | (u16(o + 2) << 16); };
+  // Walk the central directory (sizes there are always right, even when local headers defer them).
+  QB_CHECK(zip.size() >= 22, path << ": not an .npz archive (too short)");
+  size_t eocd = std::string::npos;
+  for (size_t i = zip.size() - 22 + 1; i-- > 0 && zip.size() - i <= 22 + 65535;) {
+    if (u32(i) == 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  QB_CHECK(eocd != std::string::npos, path << ": not an .npz archive (no zip directory)");
+  const uint32_t entries = u16(eocd + 10);
+  size_t cd = u32(eocd + 16);
+  std::map<std::string, torch::Tensor> arrays;
+  for (uint32_t k = 0; k < entries; ++k) {
+    QB_CHECK(cd + 46 <= zip.size() && u32(cd) == 0x02014b50, path << ": corrupt zip directory");
+    const uint32_t method = u16(cd + 10);
+    uint64_t compressed = u32(cd + 20), uncompressed = u32(cd + 24);
+    const uint32_t name_len = u16(cd + 28), extra_len = u16(cd + 30), comment_len = u16(cd + 32);
+    uint64_t local = u32(cd + 42);
+    QB_CHECK(compressed != 0xffffffffu && uncompressed != 0xffffffffu && local != 0xffffffffu,
+             path << ": zip64 archives are not supported");
+    std::string name = zip.substr(cd + 46, name_len);
+    cd += 46 + name_len + extra_len + comment_len;
+    QB_CHECK(local + 30 <= zip.size() && u32(local) == 0x04034b50, path << ": corrupt zip member " << name);
+    const size_t data = local + 30 + u16(local + 26) + u16(local + 28);
+    QB_CHECK(data + compressed <= zip.size(), path << ": truncated zip member " << name);
+    std::string member;
+    if (method == 0) {
+      member = zip.substr(data, compressed);
+    } else {
+      QB_CHECK(method == 8, path << ": zip member " << name << " uses unsupported compression " << method);
+      member.resize(uncompressed);
+      z_stream stream{};
+      QB_CHECK(inflateInit2(&stream, -MAX_WBITS) == Z_OK, path << ": zlib initialisation failed");
+      stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zip.data() + data));
+      stream.avail_in = static_cast<uInt>(compressed);
+      stream.next_out = reinterpret_cast<Bytef*>(member.data());
+      stream.avail_out = static_cast<uInt>(uncompressed);
+      const int status = inflate(&stream, Z_FINISH);
+      inflateEnd(&stream);
+      QB_CHECK(status == Z_STREAM_END && stream.total_out == uncompressed, path << ": corrupt deflate data in " << name);
+    }
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".npy") name.resize(name.size() - 4);
+    arrays[name] = parse_npy(member, path + ":" + name);
+  }
+  return arrays;
 }
 
 torch::Tensor read_npy(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,13 @@ torch::Tensor read_npy(const std::string& path);
 
 // Loads rows [begin, end) of the first axis (C-order arrays only) without reading the rest.
 torch::Tensor read_npy_rows(const std::string& path, const NpyHeader& header, int64_t begin, int64_t end);
+
+// Parses .npy bytes held in memory (`what` names the source in errors).
+torch::Tensor parse_npy(const std::string& bytes, const std::string& what);
+
+// Loads every array of an .npz archive (numpy.savez / savez_compressed: a zip of .npy members, stored or
+// deflated). Keys are the member names without ".npy".
+std::map<std::string, torch::Tensor> read_npz(const std::string& path);
 
 // Writes a contiguous CPU tensor (float32, float64, uint8, int64, int32, bool) as a version 1.0 .npy,
 // atomically (temp file + rename).

@@ -1,0 +1,90 @@
+// Losses, success tests, random starts and targets shared by the attacks.
+#include "attacks/attack.h"
+
+#include "common/error.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+namespace questbench {
+namespace {
+
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// max over classes other than `cls` of the logits.
+torch::Tensor max_other(const torch::Tensor& logits, const torch::Tensor& cls) {
+  auto masked = logits.scatter(1, cls.view({-1, 1}), -std::numeric_limits<float>::infinity());
+  return std::get<0>(masked.max(1));
+}
+
+}  // namespace
+
+std::string norm_name(Norm norm) { return norm == Norm::Linf ? "Linf" : "L2"; }
+std::string loss_name(LossKind loss) { return loss == LossKind::CrossEntropy ? "ce" : "margin"; }
+LossKind parse_loss(const std::string& s) {
+  if (s == "ce") return LossKind::CrossEntropy;
+  if (s == "margin" || s == "cw") return LossKind::Margin;
+  throw UsageError("loss '" + s + "': unknown (valid: ce, margin)");
+}
+
+torch::Tensor attack_objective(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& targets,
+                               const AttackConfig& config) {
+  if (config.loss == LossKind::CrossEntropy) {
+    if (config.targeted) return -torch::nn::functional::cross_entropy(logits, targets);
+    return torch::nn::functional::cross_entropy(logits, labels);
+  }
+  if (config.targeted) {
+    return (logits.gather(1, targets.view({-1, 1})).squeeze(1) - max_other(logits, targets)).mean();
+  }
+  return (max_other(logits, labels) - logits.gather(1, labels.view({-1, 1})).squeeze(1)).mean();
+}
+
+torch::Tensor attack_success(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& targets,
+                             bool targeted) {
+  auto pred = logits.argmax(1);
+  return targeted ? pred == targets : pred != labels;
+}
+
+torch::Tensor random_start_delta(Norm norm, double eps, const std::vector<int64_t>& shape,
+                                 const std::vector<uint64_t>& sample_seeds, uint64_t restart, torch::Device device) {
+  const int64_t n = shape[0];
+  QB_CHECK(static_cast<int64_t>(sample_seeds.size()) == n, "random start: " << sample_seeds.size() << " seeds for " << n << " samples");
+  std::vector<int64_t> one(shape.begin() + 1, shape.end());
+  int64_t d = 1;
+  for (auto s : one) d *= s;
+  std::vector<torch::Tensor> deltas;
+  deltas.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(sample_seeds[i], restart));
+    if (norm == Norm::Linf) {
+      deltas.push_back(torch::empty(one).uniform_(-eps, eps, gen));
+    } else {
+      // Uniform in the d-ball: a uniform point on the (d+1)-sphere in R^(d+2), first d coordinates.
+      auto g = torch::randn({d + 2}, gen, torch::TensorOptions().dtype(torch::kDouble));
+      deltas.push_back((g.slice(0, 0, d) / g.norm() * eps).to(torch::kFloat).view(one));
+    }
+  }
+  return torch::stack(deltas).to(device);
+}
+
+torch::Tensor least_likely_targets(const torch::Tensor& clean_logits) { return clean_logits.argmin(1); }
+
+torch::Tensor random_targets(const torch::Tensor& labels, int64_t num_classes, const std::vector<uint64_t>& sample_seeds) {
+  QB_CHECK(num_classes >= 2, "random targets need at least 2 classes");
+  auto y = labels.to(torch::kCPU);
+  auto out = torch::empty_like(y);
+  for (int64_t i = 0; i < y.size(0); ++i) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(sample_seeds[i], 0x7A26E7ULL));
+    const int64_t r = torch::randint(0, num_classes - 1, {1}, gen, torch::kLong).item<int64_t>();
+    const int64_t label = y[i].item<int64_t>();
+    out[i] = r >= label ? r + 1 : r;  // uniform over the other classes
+  }
+  return out.to(labels.device());
+}
+
+}  // namespace questbench

@@ -1,0 +1,83 @@
+// PGD (Madry et al. 2018): projected gradient ascent in the Linf or L2 ball, with random start,
+// restarts and per-sample early stop. Formulas follow torchattacks 3.5.1 PGD / PGDL2 (see attack.h).
+#include "attacks/attack.h"
+
+#include "common/error.h"
+
+#include <torch/torch.h>
+
+namespace questbench {
+
+AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, const torch::Tensor& labels,
+                      const torch::Tensor& targets, const AttackConfig& config, const std::vector<uint64_t>& sample_seeds) {
+  torch::AutoGradMode grad_mode(true);  // attacks need input gradients even when called under NoGradGuard
+  const auto x0 = x.detach();
+  const auto view = std::vector<int64_t>{-1, 1, 1, 1};
+  AttackOutput out;
+  torch::Tensor kept = x0.clone();                                         // the returned iterate per sample
+  torch::Tensor broken = torch::zeros({x0.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(x0.device()));
+  auto keep_new = [&](const torch::Tensor& iterate, const torch::Tensor& logits) {
+    auto newly = attack_success(logits, labels, targets, config.targeted) & ~broken;
+    kept = torch::where(newly.view(view), iterate, kept);
+    broken = broken | newly;
+  };
+  for (int restart = 0; restart < std::max(1, config.restarts); ++restart) {
+    torch::Tensor adv = x0;
+    if (config.random_start) {
+      torch::NoGradGuard no_grad;
+      adv = torch::clamp(x0 + random_start_delta(norm, config.eps, x0.sizes().vec(), sample_seeds, restart, x0.device()), 0.0, 1.0);
+    }
+    for (int step = 0; step < config.steps; ++step) {
+      auto xa = adv.detach().requires_grad_(true);
+      auto logits = model.logits(xa);
+      auto loss = attack_objective(logits, labels, targets, config);
+      auto grad = torch::autograd::grad({loss}, {xa})[0];
+      ++out.gradient_evaluations;
+      torch::NoGradGuard no_grad;
+      if (restart == 0 && step == 0)
+        out.zero_gradient_fraction = (grad.flatten(1).abs().amax(1) == 0).to(torch::kDouble).mean().item<double>();
+      if (config.early_stop) keep_new(xa.detach(), logits.detach());
+      if (norm == Norm::Linf) {
+        adv = xa.detach() + config.alpha * grad.sign();
+        auto delta = torch::clamp(adv - x0, -config.eps, config.eps);
+        adv = torch::clamp(x0 + delta, 0.0, 1.0);
+      } else {
+        auto grad_norm = grad.flatten(1).norm(2, 1) + 1e-10;
+        adv = xa.detach() + config.alpha * (grad / grad_norm.view(view));
+        auto delta = adv - x0;
+        auto delta_norm = delta.flatten(1).norm(2, 1);
+        // torchattacks' factor min(eps/‖delta‖, 1); a zero delta (eps = 0 or alpha = 0) stays zero.
+        auto factor = torch::where(delta_norm > 0, torch::clamp_max(config.eps / delta_norm, 1.0), torch::ones_like(delta_norm));
+        adv = torch::clamp(x0 + delta * factor.view(view), 0.0, 1.0);
+      }
+    }
+    torch::NoGradGuard no_grad;
+    auto final_logits = model.logits(adv);
+    ++out.forward_evaluations;
+    if (config.early_stop) {
+      keep_new(adv, final_logits);
+      kept = torch::where(broken.view(view), kept, adv);  // unbroken samples return the final iterate
+    } else {
+      // Final iterate only (torchattacks); across restarts keep a successful final iterate.
+      auto success = attack_success(final_logits, labels, targets, config.targeted);
+      auto newly = success & ~broken;
+      kept = restart == 0 ? adv : torch::where(newly.view(view) | ~broken.view(view), adv, kept);
+      broken = broken | success;
+    }
+  }
+  out.x_adv = kept;
+  out.broken = broken;
+  return out;
+}
+
+AttackOutput run_pgd_linf(const Model& model, const torch::Tensor& x, const torch::Tensor& labels, const torch::Tensor& targets,
+                          const AttackConfig& config, const std::vector<uint64_t>& sample_seeds) {
+  return pgd_loop(Norm::Linf, model, x, labels, targets, config, sample_seeds);
+}
+
+AttackOutput run_pgd_l2(const Model& model, const torch::Tensor& x, const torch::Tensor& labels, const torch::Tensor& targets,
+                        const AttackConfig& config, const std::vector<uint64_t>& sample_seeds) {
+  return pgd_loop(Norm::L2, model, x, labels, targets, config, sample_seeds);
+}
+
+}  // namespace questbench
