@@ -74,5 +74,6 @@ void add_predict_command(CLI::App& app, CommandRunner& runner);
 void add_train_command(CLI::App& app, CommandRunner& runner);
 void add_info_command(CLI::App& app, CommandRunner& runner);
 void add_bench_command(CLI::App& app, CommandRunner& runner);  // bench inference, bench corruptions, ...
+void add_attack_command(CLI::App& app, CommandRunner& runner);
 
 }  // namespace questbench

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   questbench::add_predict_command(app, runner);
   questbench::add_train_command(app, runner);
   questbench::add_info_command(app, runner);
+  questbench::add_attack_command(app, runner);
   questbench::add_bench_command(app, runner);
   try {
     app.parse(argc, argv);

@@ -264,6 +264,160 @@ EvalReport eval_report_from_json(const std::string& text, const std::string& wha
   return r;
 }
 
+namespace {
+
+json clean_to_json(const CleanResult& c, const std::vector<std::string>& class_names) {
+  json per_class = json::array();
+  for (size_t k = 0; k < c.per_class_n.size(); ++k) {
+    const std::string name = k < class_names.size() ? class_names[k] : std::to_string(k);
+    per_class.push_back({{"class", name},
+                         {"n", c.per_class_n[k]},
+                         {"correct", c.per_class_correct[k]},
+                         {"accuracy", c.per_class_n[k] ? static_cast<double>(c.per_class_correct[k]) / c.per_class_n[k] : 0.0}});
+  }
+  return {{"n", c.n},          {"correct", c.correct},     {"accuracy", c.accuracy},
+          {"error", c.error},  {"loss", c.loss},           {"per_class", per_class},
+          {"correct_bits", pack_bits(c.correct_mask)}};
+}
+
+CleanResult clean_from_json(const json& j, const std::string& what) {
+  CleanResult c;
+  c.n = j.at("n").get<int64_t>();
+  c.correct = j.at("correct").get<int64_t>();
+  c.accuracy = j.at("accuracy").get<double>();
+  c.error = j.at("error").get<double>();
+  c.loss = j.at("loss").get<double>();
+  for (const auto& pc : j.at("per_class")) {
+    c.per_class_n.push_back(pc.at("n").get<int64_t>());
+    c.per_class_correct.push_back(pc.at("correct").get<int64_t>());
+  }
+  c.correct_mask = unpack_bits(j.at("correct_bits").get<std::string>(), c.n, what);
+  return c;
+}
+
+json cell_to_json(const AttackCell& c) {
+  return {{"model", c.model},
+          {"attack", c.attack},
+          {"norm", c.norm},
+          {"eps", c.eps},
+          {"eps_str", c.eps_text},
+          {"params",
+           {{"steps", c.steps},
+            {"alpha", c.alpha},
+            {"restarts", c.restarts},
+            {"random_start", c.random_start},
+            {"early_stop", c.early_stop},
+            {"loss", c.loss},
+            {"targeted", c.targeted}}},
+          {"n", c.n},
+          {"robust_accuracy", c.robust_accuracy},
+          {"attack_success_rate_on_clean_correct", c.success_rate},
+          {"perturbation", {{"mean_linf", c.mean_linf}, {"max_linf", c.max_linf}, {"mean_l2", c.mean_l2}, {"max_l2", c.max_l2}}},
+          {"gradient_evaluations", c.gradient_evaluations},
+          {"zero_gradient_fraction", c.zero_gradient_fraction},
+          {"seconds", c.seconds},
+          {"robust_bits", pack_bits(c.robust_mask)}};
+}
+
+AttackCell cell_from_json(const json& j, const std::string& what) {
+  AttackCell c;
+  c.model = j.at("model").get<std::string>();
+  c.attack = j.at("attack").get<std::string>();
+  c.norm = j.at("norm").get<std::string>();
+  c.eps = j.at("eps").get<double>();
+  c.eps_text = j.at("eps_str").get<std::string>();
+  const auto& p = j.at("params");
+  c.steps = p.at("steps").get<int>();
+  c.alpha = p.at("alpha").get<double>();
+  c.restarts = p.at("restarts").get<int>();
+  c.random_start = p.at("random_start").get<bool>();
+  c.early_stop = p.at("early_stop").get<bool>();
+  c.loss = p.at("loss").get<std::string>();
+  c.targeted = p.at("targeted").get<std::string>();
+  c.n = j.at("n").get<int64_t>();
+  c.robust_accuracy = j.at("robust_accuracy").get<double>();
+  c.success_rate = j.at("attack_success_rate_on_clean_correct").get<double>();
+  const auto& q = j.at("perturbation");
+  c.mean_linf = q.at("mean_linf").get<double>();
+  c.max_linf = q.at("max_linf").get<double>();
+  c.mean_l2 = q.at("mean_l2").get<double>();
+  c.max_l2 = q.at("max_l2").get<double>();
+  c.gradient_evaluations = j.at("gradient_evaluations").get<int64_t>();
+  c.zero_gradient_fraction = j.at("zero_gradient_fraction").get<double>();
+  c.seconds = j.at("seconds").get<double>();
+  c.robust_mask = unpack_bits(j.at("robust_bits").get<std::string>(), c.n, what);
+  return c;
+}
+
+json parse_line(const std::string& line, const std::string& what) {
+  try {
+    return json::parse(line);
+  } catch (const std::exception&) {
+    throw Error(what + ": journal line is not valid JSON (delete the journal to start over)");
+  }
+}
+
+}  // namespace
+
+std::string attack_cell_to_json_line(const AttackCell& cell) { return json{{"cell", cell_to_json(cell)}}.dump(); }
+
+AttackCell attack_cell_from_json_line(const std::string& line, const std::string& what) {
+  try {
+    return cell_from_json(parse_line(line, what).at("cell"), what);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(what + ": journal entry is missing a field (" + std::string(e.what()) + ")");
+  }
+}
+
+std::string clean_result_to_json_line(const std::string& model, const CleanResult& result) {
+  return json{{"clean", {{"model", model}, {"result", clean_to_json(result, {})}}}}.dump();
+}
+
+std::pair<std::string, CleanResult> clean_result_from_json_line(const std::string& line, const std::string& what) {
+  try {
+    const auto j = parse_line(line, what).at("clean");
+    return {j.at("model").get<std::string>(), clean_from_json(j.at("result"), what)};
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(what + ": journal entry is missing a field (" + std::string(e.what()) + ")");
+  }
+}
+
+std::string attack_report_to_json(const AttackReport& r) {
+  json j;
+  j["schema"] = "questbench.attack";
+  j["schema_version"] = kSchemaVersion;
+  j["context"] = context_to_json(r.context);
+  j["dataset"] = dataset_to_json(r.dataset);
+  j["models"] = json::array();
+  for (const auto& m : r.models) j["models"].push_back(model_to_json(m));
+  json results = json::object();
+  for (size_t i = 0; i < r.models.size(); ++i) {
+    const auto& name = r.models[i].name;
+    json attacks = json::array();
+    for (const auto& c : r.cells)
+      if (c.model == name) attacks.push_back(cell_to_json(c));
+    json worst = json::array();
+    for (const auto& w : r.worst_case)
+      if (w.model == name)
+        worst.push_back({{"norm", w.norm},
+                         {"eps", w.eps},
+                         {"eps_str", w.eps_text},
+                         {"attacks", w.attacks},
+                         {"robust_accuracy", w.robust_accuracy},
+                         {"robust_bits", pack_bits(w.robust_mask)}});
+    results[name] = {{"clean", clean_to_json(r.clean.at(i), r.dataset.class_names)},
+                     {"clean_acc", r.clean.at(i).accuracy},
+                     {"attacks", attacks},
+                     {"worst_case", worst}};
+  }
+  j["results"] = results;
+  json sanity = json::array();
+  for (const auto& s : r.sanity)
+    sanity.push_back({{"name", s.name}, {"model", s.model}, {"status", s.status}, {"message", s.message}});
+  j["sanity_checks"] = sanity;
+  return j.dump(2) + "\n";
+}
+
 std::string training_log_to_json(const TrainingLog& log) {
   json j;
   j["schema"] = "questbench.training_log";

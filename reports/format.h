@@ -18,6 +18,13 @@ std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std
 std::string eval_report_to_json(const EvalReport& report);
 EvalReport eval_report_from_json(const std::string& text, const std::string& what);
 
+std::string attack_report_to_json(const AttackReport& report);
+// One attack cell / one clean result as a single JSON line (the journal that --resume reads).
+std::string attack_cell_to_json_line(const AttackCell& cell);
+AttackCell attack_cell_from_json_line(const std::string& line, const std::string& what);
+std::string clean_result_to_json_line(const std::string& model, const CleanResult& result);
+std::pair<std::string, CleanResult> clean_result_from_json_line(const std::string& line, const std::string& what);
+
 std::string training_log_to_json(const TrainingLog& log);
 // The epoch records of a training log (used to resume training).
 std::vector<EpochRecord> training_epochs_from_json(const std::string& text, const std::string& what);

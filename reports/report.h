@@ -48,6 +48,51 @@ struct EvalReport {
   std::vector<CleanResult> results;  // parallel to models
 };
 
+// One attack sweep point of one model: attack x eps over all evaluated samples.
+struct AttackCell {
+  std::string model, attack, norm;  // norm: "Linf" | "L2"
+  double eps = 0;
+  std::string eps_text;             // as the user wrote it, e.g. "8/255"
+  // Hyper-parameters actually used.
+  int steps = 0, restarts = 0;
+  double alpha = 0;
+  bool random_start = false, early_stop = false;
+  std::string loss, targeted;       // targeted: "" (untargeted), "least-likely", "random", "file"
+  int64_t n = 0;
+  double robust_accuracy = 0;       // clean-correct and never broken, over all n samples (AutoAttack convention)
+  double success_rate = 0;          // broken among clean-correct samples
+  double mean_linf = 0, max_linf = 0, mean_l2 = 0, max_l2 = 0;  // of x_adv - x, over all samples
+  int64_t gradient_evaluations = 0; // forward+backward passes, summed over batches
+  double zero_gradient_fraction = 0;  // samples with an all-zero input gradient at the first step
+  double seconds = 0;
+  std::vector<uint8_t> robust_mask;  // per sample
+};
+
+// Per model and eps: robust only if robust under every attack of that norm at that eps.
+struct WorstCaseCell {
+  std::string model, norm;
+  double eps = 0;
+  std::string eps_text;
+  std::vector<std::string> attacks;
+  double robust_accuracy = 0;
+  std::vector<uint8_t> robust_mask;
+};
+
+// A built-in sanity check: "passed", "warned" or "not_run", with the numbers behind it.
+struct SanityCheck {
+  std::string name, model, status, message;
+};
+
+struct AttackReport {
+  RunContext context;
+  DatasetInfo dataset;
+  std::vector<ModelInfo> models;
+  std::vector<CleanResult> clean;  // parallel to models
+  std::vector<AttackCell> cells;
+  std::vector<WorstCaseCell> worst_case;
+  std::vector<SanityCheck> sanity;
+};
+
 // One epoch of training: the quantities of the paper's instability analysis, per layer.
 struct EpochRecord {
   int epoch = 0;  // 1-based

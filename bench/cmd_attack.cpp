@@ -1,0 +1,144 @@
+// questbench attack: adversarial sweep (models x attacks x eps) -> JSON report.
+#include "bench/attack_runner.h"
+#include "bench/cli_common.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "reports/format.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+namespace questbench {
+namespace {
+
+struct AttackCommandOptions {
+  CommonOptions common;
+  ModelOptions models;
+  DatasetOptions data;
+  std::string attacks = "fgsm,pgd";
+  std::string eps = "0,1/255,2/255,4/255,8/255";
+  std::string eps_l2 = "0,0.25,0.5,1.0";
+  int steps = 10;
+  std::string alpha;
+  double rel_alpha_l2 = 0.2;
+  int restarts = 1;
+  bool no_random_start = false, no_early_stop = false, no_sanity = false;
+  std::string loss = "ce", targeted, preset, save_adv, output = "attack.json";
+  bool resume = false;
+};
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    QB_USAGE_CHECK(!item.empty(), "--attacks '" << text << "': empty name");
+    find_attack(item);  // throws UsageError listing the valid names
+    out.push_back(item);
+  }
+  return out;
+}
+
+void run_attack(const AttackCommandOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
+  // Validate everything before loading anything.
+  AttackSweepOptions sweep;
+  sweep.attacks = split_names(o.attacks);
+  sweep.eps_linf = parse_eps_list(o.eps, "--eps", 1.0);
+  sweep.eps_l2 = parse_eps_list(o.eps_l2, "--eps-l2", 1e4);
+  sweep.steps = o.steps;
+  sweep.restarts = o.restarts;
+  if (o.preset == "strong") {
+    sweep.steps = std::max(sweep.steps, 50);
+    sweep.restarts = std::max(sweep.restarts, 5);
+  } else {
+    QB_USAGE_CHECK(o.preset.empty() || o.preset == "default", "--preset '" << o.preset << "': valid presets are default, strong");
+  }
+  if (!o.alpha.empty()) {
+    sweep.alpha_linf = parse_eps_list(o.alpha, "--alpha", 1.0).at(0).value;
+    QB_USAGE_CHECK(sweep.alpha_linf > 0, "--alpha must be > 0");
+  } else if (o.preset == "strong") {
+    sweep.alpha_linf = 1.0 / 255.0;  // smaller steps for the longer run
+  }
+  QB_USAGE_CHECK(o.rel_alpha_l2 > 0 && std::isfinite(o.rel_alpha_l2), "--rel-alpha-l2 must be > 0");
+  sweep.rel_alpha_l2 = o.rel_alpha_l2;
+  QB_USAGE_CHECK(sweep.steps >= 1, "--steps must be >= 1");
+  QB_USAGE_CHECK(sweep.restarts >= 1, "--restarts must be >= 1");
+  sweep.random_start = !o.no_random_start;
+  sweep.early_stop = !o.no_early_stop;
+  sweep.sanity_checks = !o.no_sanity;
+  sweep.loss = parse_loss(o.loss);
+  sweep.targeted = o.targeted;
+  if (!o.targeted.empty() && o.targeted != "least-likely" && o.targeted != "random")
+    QB_CHECK(file_exists(o.targeted), "--targeted " << o.targeted << ": expected least-likely, random or an existing .npy of target labels");
+  sweep.seed = o.common.seed;
+  sweep.batch_size = o.common.batch_size;
+  sweep.save_adv_dir = o.save_adv;
+  sweep.journal_path = o.output + ".journal";
+  sweep.resume = o.resume;
+  const auto sources = model_sources(o.models);
+  const torch::Device device = parse_device(o.common.device);
+  const int threads = apply_threads(o.common);
+  RunContext context = start_context(o.common, threads);
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto dataset = open_dataset(dataset_spec(o.data));
+  std::vector<Model> models;
+  for (const auto& s : sources) models.push_back(Model::load(s, device));
+  for (size_t i = 0; i < models.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      QB_USAGE_CHECK(models[i].name() != models[j].name(), "two models are named '" << models[i].name() << "'; give distinct --name values");
+  sweep.count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
+  context.stage_seconds["load"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  t0 = std::chrono::steady_clock::now();
+  AttackReport report = run_attack_sweep(models, *dataset, sweep, progress_printer(o.common.quiet));
+  context.stage_seconds["attack"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.dataset = dataset_info(*dataset, o.data, sweep.count);
+  finish_context(context, started);
+  report.context = context;
+  write_report(o.output, attack_report_to_json(report));
+  std::filesystem::remove(sweep.journal_path);
+  if (!o.common.quiet) {
+    for (size_t m = 0; m < report.models.size(); ++m) {
+      std::printf("%s: clean %.4f\n", report.models[m].name.c_str(), report.clean[m].accuracy);
+      for (const auto& w : report.worst_case)
+        if (w.model == report.models[m].name)
+          std::printf("  %s eps %-8s worst-case robust accuracy %.4f\n", w.norm.c_str(), w.eps_text.c_str(), w.robust_accuracy);
+    }
+    for (const auto& s : report.sanity)
+      if (s.status == "warned") std::printf("warning: %s %s: %s\n", s.model.c_str(), s.name.c_str(), s.message.c_str());
+    std::printf("report: %s\n", o.output.c_str());
+  }
+}
+
+}  // namespace
+
+void add_attack_command(CLI::App& app, CommandRunner& runner) {
+  auto o = std::make_shared<AttackCommandOptions>();
+  auto* cmd = app.add_subcommand("attack", "adversarial sweep: models x attacks x eps -> JSON report (AutoAttack-style robust accuracy)");
+  add_common_options(cmd, o->common, 256);
+  add_model_options(cmd, o->models, /*required=*/true);
+  add_dataset_options(cmd, o->data);
+  cmd->add_option("--attacks", o->attacks, "comma-separated: fgsm, pgd, pgd-l2")->capture_default_str();
+  cmd->add_option("--eps", o->eps, "Linf radii, fractions or decimals in [0,1]")->capture_default_str();
+  cmd->add_option("--eps-l2", o->eps_l2, "L2 radii for pgd-l2")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "PGD iterations")->capture_default_str();
+  cmd->add_option("--alpha", o->alpha, "Linf PGD step size (default 2/255, torchattacks)");
+  cmd->add_option("--rel-alpha-l2", o->rel_alpha_l2, "L2 PGD step size relative to eps")->capture_default_str();
+  cmd->add_option("--restarts", o->restarts, "random restarts (per-sample worst case kept)")->capture_default_str();
+  cmd->add_flag("--no-random-start", o->no_random_start, "start PGD at the clean image");
+  cmd->add_flag("--no-early-stop", o->no_early_stop, "return the final iterate (torchattacks) instead of the first misclassifying one");
+  cmd->add_option("--loss", o->loss, "ce or margin (CW)")->capture_default_str();
+  cmd->add_option("--targeted", o->targeted, "least-likely, random, or an int64 .npy of target labels");
+  cmd->add_option("--preset", o->preset, "default or strong (>= 50 steps, 5 restarts, alpha 1/255)");
+  cmd->add_option("--save-adv", o->save_adv, "write adversarial examples: DIR/<model>__<attack>__eps-<eps>.npy (float32 NCHW)");
+  cmd->add_flag("--no-sanity-checks", o->no_sanity, "skip the extra sanity probes (large eps, doubled steps)");
+  cmd->add_flag("--resume", o->resume, "continue from <output>.journal (finished cells are kept)");
+  cmd->add_option("-o,--output", o->output, "report path (written atomically)")->capture_default_str();
+  cmd->callback([o, &runner] { runner = [o] { run_attack(*o); }; });
+}
+
+}  // namespace questbench
