@@ -1,12 +1,15 @@
 // questbench bench <what>: performance measurements (numbers recorded in BENCHMARKS.md).
 //   inference   native ViT forward throughput (images/s) on a data set, best of --repeats passes.
+//   pgd         PGD-Linf wall time vs the same number of bare forward+backward passes, same batches.
 #include "bench/cli_common.h"
 #include "common/error.h"
+#include "attacks/attack.h"
 #include "common/npy.h"
 
 #include <torch/torch.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <memory>
 
@@ -51,6 +54,73 @@ void run_inference_bench(const InferenceBenchOptions& o) {
               best, count / best);
 }
 
+struct PgdBenchOptions {
+  CommonOptions common;
+  ModelOptions models;
+  DatasetOptions data;
+  int steps = 10;
+  int repeats = 3;
+  std::string save_inputs, save_labels;
+};
+
+double best_of(int repeats, const std::function<void()>& body) {
+  double best = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    body();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+void run_pgd_bench(const PgdBenchOptions& o) {
+  const auto sources = model_sources(o.models);
+  QB_USAGE_CHECK(sources.size() == 1, "bench pgd takes exactly one --model");
+  const torch::Device device = parse_device(o.common.device);
+  const int threads = apply_threads(o.common);
+  auto dataset = open_dataset(dataset_spec(o.data));
+  const int64_t count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
+  auto batch = dataset->read(0, count);
+  auto x = batch.x.to(device), y = batch.y.to(device);
+  Model model = Model::load(sources[0], device);
+  const int64_t bs = o.common.batch_size;
+  std::vector<uint64_t> seeds(count);
+  for (int64_t i = 0; i < count; ++i) seeds[i] = static_cast<uint64_t>(i);
+  auto bare = [&] {
+    for (int64_t b = 0; b < count; b += bs) {
+      auto xb = x.slice(0, b, std::min(count, b + bs)), yb = y.slice(0, b, std::min(count, b + bs));
+      for (int s = 0; s < o.steps; ++s) {
+        auto xa = xb.detach().requires_grad_(true);
+        auto loss = torch::nn::functional::cross_entropy(model.logits(xa), yb);
+        torch::autograd::grad({loss}, {xa});
+      }
+    }
+  };
+  auto pgd = [&](bool early_stop) {
+    AttackConfig c;
+    c.steps = o.steps;
+    c.early_stop = early_stop;
+    return [&, c] {
+      for (int64_t b = 0; b < count; b += bs) {
+        const int64_t e = std::min(count, b + bs);
+        std::vector<uint64_t> s(seeds.begin() + b, seeds.begin() + e);
+        find_attack("pgd").run(model, x.slice(0, b, e), y.slice(0, b, e), torch::Tensor(), c, s);
+      }
+    };
+  };
+  bare();  // warm-up
+  const double bare_s = best_of(o.repeats, bare);
+  const double pgd_s = best_of(o.repeats, pgd(false));
+  const double pgd_es_s = best_of(o.repeats, pgd(true));
+  if (!o.save_inputs.empty()) write_npy(o.save_inputs, batch.x.contiguous());
+  if (!o.save_labels.empty()) write_npy(o.save_labels, batch.y.contiguous());
+  std::printf("{\"model\": \"%s\", \"images\": %lld, \"batch_size\": %lld, \"threads\": %d, \"steps\": %d, "
+              "\"bare_forward_backward_s\": %.4f, \"pgd_s\": %.4f, \"pgd_early_stop_s\": %.4f, "
+              "\"pgd_over_bare\": %.4f, \"pgd_early_stop_over_bare\": %.4f}\n",
+              model.name().c_str(), static_cast<long long>(count), static_cast<long long>(bs), threads, o.steps, bare_s,
+              pgd_s, pgd_es_s, pgd_s / bare_s, pgd_es_s / bare_s);
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, CommandRunner& runner) {
@@ -65,6 +135,17 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
   inference->add_option("--save-inputs", o->save_inputs, "write the images as float32 NCHW .npy");
   inference->add_option("--save-logits", o->save_logits, "write the logits as float32 .npy");
   inference->callback([o, &runner] { runner = [o] { run_inference_bench(*o); }; });
+
+  auto p = std::make_shared<PgdBenchOptions>();
+  auto* pgd = bench->add_subcommand("pgd", "PGD-Linf (eps 8/255, alpha 2/255) wall time vs bare forward+backward passes");
+  add_common_options(pgd, p->common, 250);
+  add_model_options(pgd, p->models, /*required=*/true);
+  add_dataset_options(pgd, p->data);
+  pgd->add_option("--steps", p->steps, "PGD steps (and bare passes per batch)")->capture_default_str();
+  pgd->add_option("--repeats", p->repeats, "timed runs (best is reported)")->check(CLI::PositiveNumber);
+  pgd->add_option("--save-inputs", p->save_inputs, "write the images as float32 NCHW .npy");
+  pgd->add_option("--save-labels", p->save_labels, "write the labels as int64 .npy");
+  pgd->callback([p, &runner] { runner = [p] { run_pgd_bench(*p); }; });
 }
 
 }  // namespace questbench

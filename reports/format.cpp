@@ -168,6 +168,35 @@ json diagnostics_to_json(const AttentionDiagnostics& d) {
   return j;
 }
 
+json clean_to_json(const CleanResult& c, const std::vector<std::string>& class_names) {
+  json per_class = json::array();
+  for (size_t k = 0; k < c.per_class_n.size(); ++k) {
+    const std::string name = k < class_names.size() ? class_names[k] : std::to_string(k);
+    per_class.push_back({{"class", name},
+                         {"n", c.per_class_n[k]},
+                         {"correct", c.per_class_correct[k]},
+                         {"accuracy", c.per_class_n[k] ? static_cast<double>(c.per_class_correct[k]) / c.per_class_n[k] : 0.0}});
+  }
+  return {{"n", c.n},          {"correct", c.correct},     {"accuracy", c.accuracy},
+          {"error", c.error},  {"loss", c.loss},           {"per_class", per_class},
+          {"correct_bits", pack_bits(c.correct_mask)}};
+}
+
+CleanResult clean_from_json(const json& j, const std::string& what) {
+  CleanResult c;
+  c.n = j.at("n").get<int64_t>();
+  c.correct = j.at("correct").get<int64_t>();
+  c.accuracy = j.at("accuracy").get<double>();
+  c.error = j.at("error").get<double>();
+  c.loss = j.at("loss").get<double>();
+  for (const auto& pc : j.at("per_class")) {
+    c.per_class_n.push_back(pc.at("n").get<int64_t>());
+    c.per_class_correct.push_back(pc.at("correct").get<int64_t>());
+  }
+  c.correct_mask = unpack_bits(j.at("correct_bits").get<std::string>(), c.n, what);
+  return c;
+}
+
 json parse_report(const std::string& text, const std::string& what, const std::string& kind) {
   json j;
   try {
@@ -214,22 +243,7 @@ std::string eval_report_to_json(const EvalReport& r) {
   json results = json::object();
   for (size_t i = 0; i < r.models.size(); ++i) {
     const auto& c = r.results.at(i);
-    json per_class = json::array();
-    for (size_t k = 0; k < c.per_class_n.size(); ++k) {
-      const std::string name = k < r.dataset.class_names.size() ? r.dataset.class_names[k] : std::to_string(k);
-      per_class.push_back({{"class", name},
-                           {"n", c.per_class_n[k]},
-                           {"accuracy", c.per_class_n[k] ? static_cast<double>(c.per_class_correct[k]) / c.per_class_n[k] : 0.0}});
-    }
-    results[r.models[i].name] = {{"clean",
-                                  {{"n", c.n},
-                                   {"correct", c.correct},
-                                   {"accuracy", c.accuracy},
-                                   {"error", c.error},
-                                   {"loss", c.loss},
-                                   {"per_class", per_class},
-                                   {"correct_bits", pack_bits(c.correct_mask)}}},
-                                 {"clean_acc", c.accuracy}};
+    results[r.models[i].name] = {{"clean", clean_to_json(c, r.dataset.class_names)}, {"clean_acc", c.accuracy}};
   }
   j["results"] = results;
   return j.dump(2) + "\n";
@@ -242,22 +256,7 @@ EvalReport eval_report_from_json(const std::string& text, const std::string& wha
     r.context = context_from_json(j.at("context"));
     r.dataset = dataset_from_json(j.at("dataset"));
     for (const auto& m : j.at("models")) r.models.push_back(model_from_json(m));
-    for (const auto& m : r.models) {
-      const auto& clean = j.at("results").at(m.name).at("clean");
-      CleanResult c;
-      c.n = clean.at("n").get<int64_t>();
-      c.correct = clean.at("correct").get<int64_t>();
-      c.accuracy = clean.at("accuracy").get<double>();
-      c.error = clean.at("error").get<double>();
-      c.loss = clean.at("loss").get<double>();
-      for (const auto& pc : clean.at("per_class")) {
-        const auto n = pc.at("n").get<int64_t>();
-        c.per_class_n.push_back(n);
-        c.per_class_correct.push_back(static_cast<int64_t>(std::llround(pc.at("accuracy").get<double>() * n)));
-      }
-      c.correct_mask = unpack_bits(clean.at("correct_bits").get<std::string>(), c.n, what);
-      r.results.push_back(std::move(c));
-    }
+    for (const auto& m : r.models) r.results.push_back(clean_from_json(j.at("results").at(m.name).at("clean"), what));
   } catch (const nlohmann::json::exception& e) {
     throw Error(what + ": report is missing a field or has one of the wrong type (" + std::string(e.what()) + ")");
   }
@@ -265,35 +264,6 @@ EvalReport eval_report_from_json(const std::string& text, const std::string& wha
 }
 
 namespace {
-
-json clean_to_json(const CleanResult& c, const std::vector<std::string>& class_names) {
-  json per_class = json::array();
-  for (size_t k = 0; k < c.per_class_n.size(); ++k) {
-    const std::string name = k < class_names.size() ? class_names[k] : std::to_string(k);
-    per_class.push_back({{"class", name},
-                         {"n", c.per_class_n[k]},
-                         {"correct", c.per_class_correct[k]},
-                         {"accuracy", c.per_class_n[k] ? static_cast<double>(c.per_class_correct[k]) / c.per_class_n[k] : 0.0}});
-  }
-  return {{"n", c.n},          {"correct", c.correct},     {"accuracy", c.accuracy},
-          {"error", c.error},  {"loss", c.loss},           {"per_class", per_class},
-          {"correct_bits", pack_bits(c.correct_mask)}};
-}
-
-CleanResult clean_from_json(const json& j, const std::string& what) {
-  CleanResult c;
-  c.n = j.at("n").get<int64_t>();
-  c.correct = j.at("correct").get<int64_t>();
-  c.accuracy = j.at("accuracy").get<double>();
-  c.error = j.at("error").get<double>();
-  c.loss = j.at("loss").get<double>();
-  for (const auto& pc : j.at("per_class")) {
-    c.per_class_n.push_back(pc.at("n").get<int64_t>());
-    c.per_class_correct.push_back(pc.at("correct").get<int64_t>());
-  }
-  c.correct_mask = unpack_bits(j.at("correct_bits").get<std::string>(), c.n, what);
-  return c;
-}
 
 json cell_to_json(const AttackCell& c) {
   return {{"model", c.model},
