@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "common/version.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
@@ -148,6 +149,9 @@ torch::Device parse_device(const std::string& text) {
   QB_CHECK(torch::cuda::is_available(), "--device " << text << ": CUDA is not available in this LibTorch build or machine");
   QB_CHECK(index < static_cast<int>(torch::cuda::device_count()),
            "--device " << text << ": only " << torch::cuda::device_count() << " CUDA device(s) present");
+  // Exact float32 matmuls/convolutions (no TF32), so CUDA results match the CPU reference tolerances.
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
