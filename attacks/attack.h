@@ -42,6 +42,9 @@ struct AttackConfig {
   LossKind loss = LossKind::CrossEntropy;
   bool early_stop = true;
   bool targeted = false;  // then `targets` must be given to run()
+  // Evaluate the final iterate (one extra forward pass). Callers that re-check predictions at x_adv
+  // anyway (the sweep runner does) turn it off: `broken` then covers every iterate but the last one.
+  bool check_final = true;
 };
 
 struct AttackOutput {

@@ -20,8 +20,11 @@ AttackOutput run_fgsm(const Model& model, const torch::Tensor& x, const torch::T
   torch::NoGradGuard no_grad;
   auto clean_broken = attack_success(logits.detach(), labels, targets, config.targeted);
   auto adv = torch::clamp(x0 + config.eps * grad.sign(), 0.0, 1.0);
-  auto adv_broken = attack_success(model.logits(adv), labels, targets, config.targeted);
-  out.forward_evaluations = 1;
+  torch::Tensor adv_broken = torch::zeros_like(clean_broken);
+  if (config.check_final) {
+    adv_broken = attack_success(model.logits(adv), labels, targets, config.targeted);
+    out.forward_evaluations = 1;
+  }
   // Early stop: a sample already misclassified at x keeps x (the first iterate that breaks it).
   if (config.early_stop) {
     out.x_adv = torch::where(clean_broken.view({-1, 1, 1, 1}), x0, adv);

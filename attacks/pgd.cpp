@@ -18,10 +18,18 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
   torch::Tensor broken = torch::zeros({x0.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(x0.device()));
   auto keep_new = [&](const torch::Tensor& iterate, const torch::Tensor& logits) {
     auto newly = attack_success(logits, labels, targets, config.targeted) & ~broken;
-    kept = torch::where(newly.view(view), iterate, kept);
+    auto index = newly.nonzero().view({-1});
+    if (index.numel() == 0) return;  // most steps break no new sample: skip the image-sized copy
+    kept.index_copy_(0, index, iterate.index_select(0, index));
     broken = broken | newly;
   };
-  for (int restart = 0; restart < std::max(1, config.restarts); ++restart) {
+  torch::Tensor low, high;  // the Linf feasible box per pixel
+  if (norm == Norm::Linf) {
+    low = torch::clamp_min(x0 - config.eps, 0.0);
+    high = torch::clamp_max(x0 + config.eps, 1.0);
+  }
+  const int restarts = std::max(1, config.restarts);
+  for (int restart = 0; restart < restarts; ++restart) {
     torch::Tensor adv = x0;
     if (config.random_start) {
       torch::NoGradGuard no_grad;
@@ -38,9 +46,9 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
         out.zero_gradient_fraction = (grad.flatten(1).abs().amax(1) == 0).to(torch::kDouble).mean().item<double>();
       if (config.early_stop) keep_new(xa.detach(), logits.detach());
       if (norm == Norm::Linf) {
-        adv = xa.detach() + config.alpha * grad.sign();
-        auto delta = torch::clamp(adv - x0, -config.eps, config.eps);
-        adv = torch::clamp(x0 + delta, 0.0, 1.0);
+        // x + alpha·sign(g) clamped to [x0 - eps, x0 + eps] ∩ [0, 1]: torchattacks' two clamps fused into one
+        // (equal up to one float32 rounding of x0 + (x - x0)).
+        adv = torch::clamp(xa.detach().add(grad.sign_(), config.alpha), low, high);
       } else {
         auto grad_norm = grad.flatten(1).norm(2, 1) + 1e-10;
         adv = xa.detach() + config.alpha * (grad / grad_norm.view(view));
@@ -52,6 +60,11 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
       }
     }
     torch::NoGradGuard no_grad;
+    if (!config.check_final && restart + 1 == restarts) {
+      // The caller re-checks x_adv: return the kept iterate where broken, else the final one.
+      kept = torch::where(broken.view(view), kept, adv);
+      break;
+    }
     auto final_logits = model.logits(adv);
     ++out.forward_evaluations;
     if (config.early_stop) {

@@ -311,6 +311,7 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
         config.early_stop = o.early_stop;
         config.loss = o.loss;
         config.targeted = !o.targeted.empty();
+        config.check_final = false;  // the runner re-checks every returned point below
         AttackCell cell;
         cell.model = model.name();
         cell.attack = attack;

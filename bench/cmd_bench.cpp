@@ -100,6 +100,7 @@ void run_pgd_bench(const PgdBenchOptions& o) {
     AttackConfig c;
     c.steps = o.steps;
     c.early_stop = early_stop;
+    c.check_final = false;  // as in `questbench attack`, whose runner re-checks predictions at x_adv
     return [&, c] {
       for (int64_t b = 0; b < count; b += bs) {
         const int64_t e = std::min(count, b + bs);

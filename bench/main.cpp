@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   questbench::add_train_command(app, runner);
   questbench::add_info_command(app, runner);
   questbench::add_attack_command(app, runner);
+  questbench::add_corrupt_command(app, runner);
   questbench::add_bench_command(app, runner);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,197 @@
+// questbench corrupt: writes corrupted copies of image files or an ImageFolder tree in the ImageNet-C
+//   layout <out>/<corruption>/<severity>/<class>/<file> (a plain list of files goes to .../<severity>/<file>).
+// questbench gallery IMAGE: one PNG grid, rows = corruptions, columns = clean + severities 1..5.
+#include "bench/cli_common.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "corruptions/corrupt.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+namespace questbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+torch::Tensor read_image(const std::string& path) {
+  cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
+  QB_CHECK(!image.empty(), path << ": cannot decode image (corrupt or unsupported file)");
+  cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
+  auto t = torch::from_blob(image.data, {image.rows, image.cols, 3}, torch::kByte).clone();
+  return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
+}
+
+cv::Mat to_mat(const torch::Tensor& x01) {  // [1, 3, H, W] -> BGR uint8
+  auto u8 = torch::round(x01[0].clamp(0, 1) * 255).to(torch::kByte).permute({1, 2, 0}).contiguous().to(torch::kCPU);
+  cv::Mat rgb(static_cast<int>(u8.size(0)), static_cast<int>(u8.size(1)), CV_8UC3, u8.data_ptr());
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  return bgr;
+}
+
+void write_image(const std::string& path, const cv::Mat& bgr) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::vector<uchar> bytes;
+  std::string ext = fs::path(path).extension().string();
+  if (ext.empty()) ext = ".png";
+  QB_CHECK(cv::imencode(ext, bgr, bytes), path << ": cannot encode as " << ext);
+  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+}
+
+std::vector<std::string> corruption_names(const std::string& spec) {
+  std::vector<std::string> names;
+  if (spec == "all" || spec == "standard" || spec == "extra") {
+    for (const auto& c : corruption_table())
+      if (spec == "all" || c.group == spec) names.push_back(c.name);
+    return names;
+  }
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    find_corruption(item);
+    names.push_back(item);
+  }
+  return names;
+}
+
+std::vector<int> severity_list(const std::string& spec) {
+  std::vector<int> out;
+  auto dash = spec.find('-');
+  try {
+    if (dash != std::string::npos) {
+      const int a = std::stoi(spec.substr(0, dash)), b = std::stoi(spec.substr(dash + 1));
+      for (int s = a; s <= b; ++s) out.push_back(s);
+    } else {
+      std::stringstream ss(spec);
+      std::string item;
+      while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
+    }
+  } catch (const std::exception&) {
+    throw UsageError("--severities '" + spec + "': expected a range like 1-5 or a list like 1,3,5");
+  }
+  for (int s : out) QB_USAGE_CHECK(s >= 1 && s <= 5, "--severities '" << spec << "': severity " << s << " is not in 1..5");
+  QB_USAGE_CHECK(!out.empty(), "--severities '" << spec << "': no severities");
+  return out;
+}
+
+uint64_t path_seed(uint64_t seed, const std::string& relative) {
+  uint64_t h = 1469598103934665603ULL ^ seed;
+  for (char ch : relative) h = (h ^ static_cast<uint8_t>(ch)) * 1099511628211ULL;
+  return h;
+}
+
+struct CorruptOptions {
+  CommonOptions common;
+  std::vector<std::string> inputs;
+  std::string output = "corrupted", corruptions = "all", severities = "1-5", table = "auto";
+  bool imagenet_c_jpeg = false;
+};
+
+void run_corrupt(const CorruptOptions& o) {
+  const auto names = corruption_names(o.corruptions);
+  const auto severities = severity_list(o.severities);
+  CorruptionOptions options;
+  options.table = parse_corruption_table(o.table);
+  options.imagenet_c_jpeg = o.imagenet_c_jpeg;
+  apply_threads(o.common);
+  const torch::Device device = parse_device(o.common.device);
+  // (source file, path relative to the output severity folder)
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& input : o.inputs) {
+    if (is_directory(input)) {
+      std::vector<fs::path> found;
+      for (const auto& e : fs::recursive_directory_iterator(input))
+        if (e.is_regular_file()) found.push_back(e.path());
+      std::sort(found.begin(), found.end());
+      for (const auto& p : found) files.emplace_back(p.string(), fs::relative(p, input).string());
+    } else {
+      QB_CHECK(file_exists(input), input << ": not found");
+      files.emplace_back(input, fs::path(input).filename().string());
+    }
+  }
+  QB_CHECK(!files.empty(), "corrupt: no input images");
+  size_t done = 0;
+  auto progress = progress_printer(o.common.quiet);
+  for (const auto& [source, relative] : files) {
+    auto x = read_image(source).to(device);
+    for (const auto& name : names)
+      for (int severity : severities) {
+        auto y = corrupt(x, name, severity, {path_seed(o.common.seed, relative)}, options);
+        write_image((fs::path(o.output) / name / std::to_string(severity) / relative).string(), to_mat(y));
+      }
+    char line[160];
+    std::snprintf(line, sizeof line, "corrupt %zu/%zu images", ++done, files.size());
+    progress(line);
+  }
+  progress("");
+  if (!o.common.quiet) std::printf("wrote %zu images x %zu corruptions x %zu severities under %s\n", files.size(), names.size(),
+                                   severities.size(), o.output.c_str());
+}
+
+struct GalleryOptions {
+  CommonOptions common;
+  std::string image, output = "gallery.png", table = "auto";
+  int cell = 160;
+};
+
+void run_gallery(const GalleryOptions& o) {
+  apply_threads(o.common);
+  CorruptionOptions options;
+  options.table = parse_corruption_table(o.table);
+  auto x = read_image(o.image);
+  const int label_width = 150, header = 24, cell = o.cell;
+  const auto& table = corruption_table();
+  cv::Mat grid(header + cell * static_cast<int>(table.size()), label_width + 6 * cell, CV_8UC3, cv::Scalar(255, 255, 255));
+  auto place = [&](const cv::Mat& image, int row, int col) {
+    cv::Mat resized;
+    cv::resize(image, resized, cv::Size(cell - 4, cell - 4), 0, 0, cv::INTER_NEAREST);
+    resized.copyTo(grid(cv::Rect(label_width + col * cell + 2, header + row * cell + 2, cell - 4, cell - 4)));
+  };
+  const char* columns[] = {"clean", "severity 1", "severity 2", "severity 3", "severity 4", "severity 5"};
+  for (int c = 0; c < 6; ++c)
+    cv::putText(grid, columns[c], cv::Point(label_width + c * cell + 8, 17), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+  for (size_t r = 0; r < table.size(); ++r) {
+    cv::putText(grid, table[r].name, cv::Point(6, header + static_cast<int>(r) * cell + cell / 2), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    place(to_mat(x), static_cast<int>(r), 0);
+    for (int s = 1; s <= 5; ++s)
+      place(to_mat(corrupt(x, table[r].name, s, {path_seed(o.common.seed, o.image)}, options)), static_cast<int>(r), s);
+  }
+  write_image(o.output, grid);
+  if (!o.common.quiet) std::printf("gallery: %s (%zu corruptions x 5 severities)\n", o.output.c_str(), table.size());
+}
+
+}  // namespace
+
+void add_corrupt_command(CLI::App& app, CommandRunner& runner) {
+  auto o = std::make_shared<CorruptOptions>();
+  auto* cmd = app.add_subcommand("corrupt", "write corrupted copies of images / an ImageFolder tree in the ImageNet-C layout");
+  add_common_options(cmd, o->common, 1);
+  cmd->add_option("inputs", o->inputs, "image files or ImageFolder roots")->required();
+  cmd->add_option("-o,--output", o->output, "output root: <out>/<corruption>/<severity>/<relative path>")->capture_default_str();
+  cmd->add_option("--corruptions", o->corruptions, "all | standard | extra | comma-separated names")->capture_default_str();
+  cmd->add_option("--severities", o->severities, "range 1-5 or list 1,3,5")->capture_default_str();
+  cmd->add_option("--table", o->table, "auto | imagenet | tiny | cifar")->capture_default_str();
+  cmd->add_flag("--imagenet-c-jpeg", o->imagenet_c_jpeg, "re-save as JPEG quality 85 like the released ImageNet-C");
+  cmd->callback([o, &runner] { runner = [o] { run_corrupt(*o); }; });
+
+  auto g = std::make_shared<GalleryOptions>();
+  auto* gallery = app.add_subcommand("gallery", "one PNG grid of an image: rows corruptions, columns severities");
+  add_common_options(gallery, g->common, 1);
+  gallery->add_option("image", g->image, "input image")->required();
+  gallery->add_option("-o,--output", g->output, "PNG path")->capture_default_str();
+  gallery->add_option("--table", g->table, "auto | imagenet | tiny | cifar")->capture_default_str();
+  gallery->add_option("--cell", g->cell, "cell size in pixels")->capture_default_str();
+  gallery->callback([g, &runner] { runner = [g] { run_gallery(*g); }; });
+}
+
+}  // namespace questbench
