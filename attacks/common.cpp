@@ -4,6 +4,7 @@
 #include "common/error.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/DistributionsHelper.h>
 #include <torch/torch.h>
 
 namespace questbench {
@@ -54,22 +55,33 @@ torch::Tensor random_start_delta(Norm norm, double eps, const std::vector<int64_
                                  const std::vector<uint64_t>& sample_seeds, uint64_t restart, torch::Device device) {
   const int64_t n = shape[0];
   QB_CHECK(static_cast<int64_t>(sample_seeds.size()) == n, "random start: " << sample_seeds.size() << " seeds for " << n << " samples");
-  std::vector<int64_t> one(shape.begin() + 1, shape.end());
   int64_t d = 1;
-  for (auto s : one) d *= s;
-  std::vector<torch::Tensor> deltas;
-  deltas.reserve(n);
+  for (size_t i = 1; i < shape.size(); ++i) d *= shape[i];
+  // Filled straight from each sample's generator (no per-sample tensor ops: this runs once per batch and
+  // restart, and per-sample dispatch would cost more than the draws).
+  auto out = torch::empty({n, d}, torch::TensorOptions().dtype(torch::kFloat));
+  float* data = out.data_ptr<float>();
+  std::vector<double> gaussian(static_cast<size_t>(d + 2));
   for (int64_t i = 0; i < n; ++i) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(sample_seeds[i], restart));
+    auto* impl = gen.get<at::CPUGeneratorImpl>();
+    float* row = data + i * d;
     if (norm == Norm::Linf) {
-      deltas.push_back(torch::empty(one).uniform_(-eps, eps, gen));
+      at::uniform_real_distribution<double> uniform(-eps, eps);
+      for (int64_t k = 0; k < d; ++k) row[k] = static_cast<float>(uniform(impl));
     } else {
       // Uniform in the d-ball: a uniform point on the (d+1)-sphere in R^(d+2), first d coordinates.
-      auto g = torch::randn({d + 2}, gen, torch::TensorOptions().dtype(torch::kDouble));
-      deltas.push_back((g.slice(0, 0, d) / g.norm() * eps).to(torch::kFloat).view(one));
+      at::normal_distribution<double> normal(0.0, 1.0);
+      double sum = 0;
+      for (auto& g : gaussian) {
+        g = normal(impl);
+        sum += g * g;
+      }
+      const double scale = eps / std::sqrt(sum);
+      for (int64_t k = 0; k < d; ++k) row[k] = static_cast<float>(gaussian[k] * scale);
     }
   }
-  return torch::stack(deltas).to(device);
+  return out.view(shape).to(device);
 }
 
 torch::Tensor least_likely_targets(const torch::Tensor& clean_logits) { return clean_logits.argmin(1); }

@@ -48,7 +48,8 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
       if (norm == Norm::Linf) {
         // x + alpha·sign(g) clamped to [x0 - eps, x0 + eps] ∩ [0, 1]: torchattacks' two clamps fused into one
         // (equal up to one float32 rounding of x0 + (x - x0)).
-        adv = torch::clamp(xa.detach().add(grad.sign_(), config.alpha), low, high);
+        adv = xa.detach().add(grad.sign_(), config.alpha);
+        adv.clamp_(low, high);
       } else {
         auto grad_norm = grad.flatten(1).norm(2, 1) + 1e-10;
         adv = xa.detach() + config.alpha * (grad / grad_norm.view(view));

@@ -29,7 +29,7 @@ void run_predict(const PredictOptions& o) {
   QB_CHECK(input.numel() == 0 || (input.min().item<float>() >= 0.f && input.max().item<float>() <= 1.f),
            o.input << ": values must lie in [0,1] (min " << input.min().item<float>() << ", max " << input.max().item<float>() << ")");
   Model model = Model::load(sources[0], device);
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference_mode;
   std::vector<torch::Tensor> chunks;
   for (int64_t begin = 0; begin < input.size(0); begin += o.common.batch_size) {
     const int64_t end = std::min(input.size(0), begin + o.common.batch_size);
