@@ -23,11 +23,6 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
     kept.index_copy_(0, index, iterate.index_select(0, index));
     broken = broken | newly;
   };
-  torch::Tensor low, high;  // the Linf feasible box per pixel
-  if (norm == Norm::Linf) {
-    low = torch::clamp_min(x0 - config.eps, 0.0);
-    high = torch::clamp_max(x0 + config.eps, 1.0);
-  }
   const int restarts = std::max(1, config.restarts);
   for (int restart = 0; restart < restarts; ++restart) {
     torch::Tensor adv = x0;
@@ -46,10 +41,11 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
         out.zero_gradient_fraction = (grad.flatten(1).abs().amax(1) == 0).to(torch::kDouble).mean().item<double>();
       if (config.early_stop) keep_new(xa.detach(), logits.detach());
       if (norm == Norm::Linf) {
-        // x + alpha·sign(g) clamped to [x0 - eps, x0 + eps] ∩ [0, 1]: torchattacks' two clamps fused into one
-        // (equal up to one float32 rounding of x0 + (x - x0)).
+        // torchattacks' order exactly: x + alpha·sign(g), delta clamped to [-eps, eps], x0 + delta clamped to
+        // [0, 1] (in place, one buffer). A fused clamp to [max(x0 - eps, 0), min(x0 + eps, 1)] differs by one float32
+        // rounding of x0 + (x - x0), enough to flip a later gradient sign and break bit-level conformance.
         adv = xa.detach().add(grad.sign_(), config.alpha);
-        adv.clamp_(low, high);
+        adv.sub_(x0).clamp_(-config.eps, config.eps).add_(x0).clamp_(0.0, 1.0);
       } else {
         auto grad_norm = grad.flatten(1).norm(2, 1) + 1e-10;
         adv = xa.detach() + config.alpha * (grad / grad_norm.view(view));

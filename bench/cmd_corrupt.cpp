@@ -91,7 +91,7 @@ uint64_t path_seed(uint64_t seed, const std::string& relative) {
 struct CorruptOptions {
   CommonOptions common;
   std::vector<std::string> inputs;
-  std::string output = "corrupted", corruptions = "all", severities = "1-5", table = "auto";
+  std::string output = "corrupted", corruptions = "all", severities = "1-5", table = "auto", frost_dir;
   bool imagenet_c_jpeg = false;
 };
 
@@ -101,6 +101,7 @@ void run_corrupt(const CorruptOptions& o) {
   CorruptionOptions options;
   options.table = parse_corruption_table(o.table);
   options.imagenet_c_jpeg = o.imagenet_c_jpeg;
+  options.frost_dir = o.frost_dir;
   apply_threads(o.common);
   const torch::Device device = parse_device(o.common.device);
   // (source file, path relative to the output severity folder)
@@ -138,7 +139,7 @@ void run_corrupt(const CorruptOptions& o) {
 
 struct GalleryOptions {
   CommonOptions common;
-  std::string image, output = "gallery.png", table = "auto";
+  std::string image, output = "gallery.png", table = "auto", frost_dir;
   int cell = 160;
 };
 
@@ -146,6 +147,7 @@ void run_gallery(const GalleryOptions& o) {
   apply_threads(o.common);
   CorruptionOptions options;
   options.table = parse_corruption_table(o.table);
+  options.frost_dir = o.frost_dir;
   auto x = read_image(o.image);
   const int label_width = 150, header = 24, cell = o.cell;
   const auto& table = corruption_table();
@@ -182,6 +184,7 @@ void add_corrupt_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--severities", o->severities, "range 1-5 or list 1,3,5")->capture_default_str();
   cmd->add_option("--table", o->table, "auto | imagenet | tiny | cifar")->capture_default_str();
   cmd->add_flag("--imagenet-c-jpeg", o->imagenet_c_jpeg, "re-save as JPEG quality 85 like the released ImageNet-C");
+  cmd->add_option("--frost-dir", o->frost_dir, "folder with the original frost1.png .. frost5.jpg (default: procedural textures)");
   cmd->callback([o, &runner] { runner = [o] { run_corrupt(*o); }; });
 
   auto g = std::make_shared<GalleryOptions>();
@@ -191,6 +194,7 @@ void add_corrupt_command(CLI::App& app, CommandRunner& runner) {
   gallery->add_option("-o,--output", g->output, "PNG path")->capture_default_str();
   gallery->add_option("--table", g->table, "auto | imagenet | tiny | cifar")->capture_default_str();
   gallery->add_option("--cell", g->cell, "cell size in pixels")->capture_default_str();
+  gallery->add_option("--frost-dir", g->frost_dir, "folder with the original frost photos (default: procedural textures)");
   gallery->callback([g, &runner] { runner = [g] { run_gallery(*g); }; });
 }
 

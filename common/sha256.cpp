@@ -95,16 +95,30 @@ std::string Sha256::hex_digest() {
   return out;
 }
 
-std::string sha256_file(const std::string& path) {
+namespace {
+
+void hash_file(Sha256& hash, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   QB_CHECK(in, path << ": cannot open for hashing");
-  Sha256 hash;
   std::vector<char> buffer(1 << 20);
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     hash.update(buffer.data(), static_cast<size_t>(in.gcount()));
   }
+}
+
+}  // namespace
+
+std::string sha256_file(const std::string& path) {
+  Sha256 hash;
+  hash_file(hash, path);
   return hash.hex_digest();
+}
+
+std::string sha256_fingerprint(const std::vector<std::string>& paths) {
+  Sha256 hash;
+  for (const auto& p : paths) hash_file(hash, p);
+  return "sha256:" + hash.hex_digest();
 }
 
 }  // namespace questbench

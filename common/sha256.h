@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace questbench {
 
@@ -23,5 +24,8 @@ class Sha256 {
 
 // sha256 of a whole file as 64 lowercase hex characters; throws questbench::Error if it cannot be read.
 std::string sha256_file(const std::string& path);
+
+// "sha256:<hex>" over the bytes of several files concatenated in the given order (data set fingerprints).
+std::string sha256_fingerprint(const std::vector<std::string>& paths);
 
 }  // namespace questbench

@@ -77,14 +77,7 @@ class Cifar10Dataset : public Dataset {
   std::string resolved_path() const override { return files_.size() == 1 ? files_[0] : std::filesystem::path(files_[0]).parent_path().string(); }
   // sha256 over the bytes of the batch files in order.
   std::string fingerprint() const override {
-    if (fingerprint_.empty()) {
-      Sha256 hash;
-      for (const auto& p : files_) {
-        const std::string bytes = read_file_bytes(p);
-        hash.update(bytes.data(), bytes.size());
-      }
-      fingerprint_ = "sha256:" + hash.hex_digest();
-    }
+    if (fingerprint_.empty()) fingerprint_ = sha256_fingerprint(files_);
     return fingerprint_;
   }
 

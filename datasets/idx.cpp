@@ -87,14 +87,7 @@ class IdxDataset : public Dataset {
   std::string resolved_path() const override { return images_path_; }
   // sha256 over the images file bytes followed by the labels file bytes (as stored, .gz or raw).
   std::string fingerprint() const override {
-    if (fingerprint_.empty()) {
-      Sha256 hash;
-      for (const auto& p : {images_path_, labels_path_}) {
-        const std::string bytes = read_file_bytes(p);
-        hash.update(bytes.data(), bytes.size());
-      }
-      fingerprint_ = "sha256:" + hash.hex_digest();
-    }
+    if (fingerprint_.empty()) fingerprint_ = sha256_fingerprint(std::vector<std::string>{images_path_, labels_path_});
     return fingerprint_;
   }
 

@@ -1,0 +1,78 @@
+// questbench bench corruptions: ms per image of every corruption (severities 1..5) at 224x224 and 32x32 RGB,
+// batch 64 by default; one table on stdout (or JSON lines with --json). Numbers go to BENCHMARKS.md beside
+// the reference Python code (scripts/bench_corruptions_python.py).
+#include "bench/cli_common.h"
+#include "common/error.h"
+#include "corruptions/bench.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+namespace questbench {
+namespace {
+
+struct BenchCorruptionsOptions {
+  CommonOptions common;
+  std::vector<int64_t> sides = {224, 32};
+  std::string corruptions = "all", image, frost_dir;
+  int repeats = 3;
+  bool json = false;
+};
+
+void run_bench_corruptions(const BenchCorruptionsOptions& o) {
+  const int threads = apply_threads(o.common);
+  CorruptionBenchSpec spec;
+  spec.batch = o.common.batch_size;
+  spec.repeats = o.repeats;
+  spec.options.frost_dir = o.frost_dir;
+  if (o.corruptions != "all") {
+    std::stringstream ss(o.corruptions);
+    std::string item;
+    while (std::getline(ss, item, ',')) spec.names.push_back(find_corruption(item).name);  // unknown: usage error
+  }
+  if (!o.image.empty()) {
+    cv::Mat bgr = cv::imread(o.image, cv::IMREAD_COLOR);
+    QB_CHECK(!bgr.empty(), o.image << ": cannot decode image");
+    cv::cvtColor(bgr, bgr, cv::COLOR_BGR2RGB);
+    spec.image = torch::from_blob(bgr.data, {bgr.rows, bgr.cols, 3}, torch::kByte).permute({2, 0, 1}).to(torch::kFloat) / 255.0;
+  }
+  for (int64_t side : o.sides) {
+    spec.side = side;
+    if (!o.json) std::printf("%-18s %5s %8s %8s %8s %8s %8s %8s   (ms/image, batch %lld, %d threads)\n", "corruption", "side", "sev1",
+                             "sev2", "sev3", "sev4", "sev5", "mean", static_cast<long long>(spec.batch), threads);
+    bench_corruptions(spec, [&](const CorruptionTiming& t) {
+      if (o.json) {
+        std::printf("{\"corruption\": \"%s\", \"side\": %lld, \"batch\": %lld, \"threads\": %d, \"ms_per_image\": [%.4f, %.4f, %.4f, %.4f, %.4f], \"mean_ms\": %.4f}\n",
+                    t.name.c_str(), static_cast<long long>(t.side), static_cast<long long>(spec.batch), threads, t.ms_per_image[0],
+                    t.ms_per_image[1], t.ms_per_image[2], t.ms_per_image[3], t.ms_per_image[4], t.mean_ms);
+      } else {
+        std::printf("%-18s %5lld %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", t.name.c_str(), static_cast<long long>(t.side), t.ms_per_image[0],
+                    t.ms_per_image[1], t.ms_per_image[2], t.ms_per_image[3], t.ms_per_image[4], t.mean_ms);
+      }
+      std::fflush(stdout);
+    });
+  }
+}
+
+}  // namespace
+
+void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner) {
+  auto* bench = app.get_subcommand("bench");
+  auto o = std::make_shared<BenchCorruptionsOptions>();
+  auto* cmd = bench->add_subcommand("corruptions", "ms/image of every corruption and severity at 224x224 and 32x32 RGB");
+  add_common_options(cmd, o->common, 64);
+  cmd->add_option("--sides", o->sides, "image sides to time")->capture_default_str();
+  cmd->add_option("--corruptions", o->corruptions, "all | comma-separated names")->capture_default_str();
+  cmd->add_option("--image", o->image, "time on this image (resized) instead of a smooth synthetic one");
+  cmd->add_option("--frost-dir", o->frost_dir, "folder with the original frost photos (default: procedural textures)");
+  cmd->add_option("--repeats", o->repeats, "timed runs per severity (best is reported)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o->json, "one JSON object per corruption and side");
+  cmd->callback([o, &runner] { runner = [o] { run_bench_corruptions(*o); }; });
+}
+
+}  // namespace questbench

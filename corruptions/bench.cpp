@@ -1,0 +1,57 @@
+// Timing of the corruptions; see bench.h.
+#include "corruptions/bench.h"
+
+#include "common/error.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace questbench {
+
+std::vector<CorruptionTiming> bench_corruptions(const CorruptionBenchSpec& spec,
+                                                const std::function<void(const CorruptionTiming&)>& progress) {
+  QB_USAGE_CHECK(spec.side >= 8, "bench corruptions: image side " << spec.side << " is below 8");
+  QB_USAGE_CHECK(spec.batch >= 1 && spec.repeats >= 1, "bench corruptions: batch and repeats must be >= 1");
+  for (const auto& n : spec.names) find_corruption(n);  // unknown names are usage errors
+  torch::Tensor one;
+  if (spec.image.defined()) {
+    QB_CHECK(spec.image.dim() == 3 && spec.image.size(0) == 3, "bench corruptions: image must be [3, H, W]");
+    namespace F = torch::nn::functional;
+    one = F::interpolate(spec.image.unsqueeze(0).to(torch::kFloat),
+                         F::InterpolateFuncOptions().size(std::vector<int64_t>{spec.side, spec.side}).mode(torch::kBilinear).align_corners(false))
+              .clamp(0, 1);
+  } else {
+    // A smooth random image (natural-image-like spectrum), so codecs and thresholds see realistic content.
+    auto gen = at::detail::createCPUGenerator(12345);
+    auto noise = torch::rand({1, 3, spec.side / 8 + 2, spec.side / 8 + 2}, gen);
+    namespace F = torch::nn::functional;
+    one = F::interpolate(noise, F::InterpolateFuncOptions().size(std::vector<int64_t>{spec.side, spec.side}).mode(torch::kBicubic).align_corners(false))
+              .clamp(0, 1);
+  }
+  auto x = torch::floor(one.expand({spec.batch, 3, spec.side, spec.side}) * 255).div(255).contiguous();
+  const auto seeds = image_seeds(1, 0, spec.batch);
+  std::vector<CorruptionTiming> out;
+  for (const auto& info : corruption_table()) {
+    if (!spec.names.empty() && std::find(spec.names.begin(), spec.names.end(), info.name) == spec.names.end()) continue;
+    CorruptionTiming t{info.name, spec.side, {}, 0};
+    corrupt(x.narrow(0, 0, 1), info.name, 1, {seeds[0]}, spec.options);  // warm-up (frost textures, allocator)
+    for (int severity = 1; severity <= 5; ++severity) {
+      double best = 1e300;
+      for (int r = 0; r < spec.repeats; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto y = corrupt(x, info.name, severity, seeds, spec.options);
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      t.ms_per_image[severity - 1] = 1000.0 * best / static_cast<double>(spec.batch);
+      t.mean_ms += t.ms_per_image[severity - 1] / 5;
+    }
+    if (progress) progress(t);
+    out.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace questbench

@@ -1,0 +1,37 @@
+// Timing of the corruptions (for `questbench bench corruptions` and BENCHMARKS.md): ms per image for every
+// corruption and severity on a batch of `batch` copies of one image (or a smooth synthetic image), best of
+// `repeats` runs after a warm-up (which also builds the frost textures).
+#pragma once
+
+#include "corruptions/corrupt.h"
+
+#include <torch/types.h>
+
+#include <array>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace questbench {
+
+struct CorruptionBenchSpec {
+  int64_t side = 224;     // images are side x side RGB
+  int64_t batch = 64;
+  int repeats = 3;
+  std::vector<std::string> names;  // empty = all 19
+  torch::Tensor image;             // optional [3, H, W] in [0,1], resized to side x side; undefined = synthetic
+  CorruptionOptions options;
+};
+
+struct CorruptionTiming {
+  std::string name;
+  int64_t side;
+  std::array<double, 5> ms_per_image;  // severities 1..5
+  double mean_ms;                      // mean over the severities
+};
+
+// Progress goes through `progress` (one line per corruption); the function itself prints nothing.
+std::vector<CorruptionTiming> bench_corruptions(const CorruptionBenchSpec& spec,
+                                                const std::function<void(const CorruptionTiming&)>& progress = {});
+
+}  // namespace questbench

@@ -1,0 +1,13 @@
+// brightness (standard, weather): V += c in scikit-image's HSV, clipped to [0,1].
+#include "corruptions/ops.h"
+
+namespace questbench::corruption {
+
+torch::Tensor brightness(const torch::Tensor& x, const Call& call) {
+  static const double imagenet[5] = {.1, .2, .3, .4, .5}, tiny[5] = {.1, .2, .3, .4, .5}, cifar[5] = {.05, .1, .15, .2, .3};
+  auto hsv = rgb_to_hsv(x);
+  hsv.v = torch::clamp(hsv.v + pick(call, imagenet, tiny, cifar), 0.0, 1.0);
+  return hsv_to_rgb(hsv);
+}
+
+}  // namespace questbench::corruption

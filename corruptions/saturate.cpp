@@ -1,0 +1,16 @@
+// saturate (extra, digital): S = S·c0 + c1 in scikit-image's HSV, clipped to [0,1] (severities 1-2
+// desaturate, 3-5 oversaturate, as in the reference).
+#include "corruptions/ops.h"
+
+namespace questbench::corruption {
+
+torch::Tensor saturate(const torch::Tensor& x, const Call& call) {
+  static const double scale_imagenet[5] = {0.3, 0.1, 2, 5, 20}, scale_tiny[5] = {0.3, 0.1, 2, 5, 30},
+                      scale_cifar[5] = {0.3, 0.1, 1.5, 2, 2.5};
+  static const double add_all[5] = {0, 0, 0, 0.1, 0.2};
+  auto hsv = rgb_to_hsv(x);
+  hsv.s = torch::clamp(hsv.s * pick(call, scale_imagenet, scale_tiny, scale_cifar) + pick(call, add_all, add_all, add_all), 0.0, 1.0);
+  return hsv_to_rgb(hsv);
+}
+
+}  // namespace questbench::corruption

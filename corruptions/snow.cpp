@@ -1,0 +1,50 @@
+// snow (standard, weather): a snow layer N(loc, scale) -> clipped zoom -> values below `threshold` set to 0
+// -> truncated to 8 bits -> ImageMagick motion blur (radius, sigma, angle ~ U(-135, -45)) -> /255; the
+// image is whitened, mix·x + (1-mix)·max(x, 1.5·gray(x) + 0.5) (gray = 0.299 R + 0.587 G + 0.114 B), and
+// the layer is added twice, once rotated by 180°. Image arithmetic in float32 like the reference.
+#include "corruptions/ops.h"
+
+namespace questbench::corruption {
+
+torch::Tensor snow(const torch::Tensor& x, const Call& call) {
+  struct P {
+    double loc, scale, zoom, threshold, radius, sigma, mix;
+  };
+  static const P imagenet[5] = {{0.1, 0.3, 3, 0.5, 10, 4, 0.8},
+                                {0.2, 0.3, 2, 0.5, 12, 4, 0.7},
+                                {0.55, 0.3, 4, 0.9, 12, 8, 0.7},
+                                {0.55, 0.3, 4.5, 0.85, 12, 8, 0.65},
+                                {0.55, 0.3, 2.5, 0.85, 12, 12, 0.55}};
+  static const P tiny[5] = {{0.1, 0.2, 1, 0.6, 8, 3, 0.8},
+                            {0.1, 0.2, 1, 0.5, 10, 4, 0.8},
+                            {0.15, 0.3, 1.75, 0.55, 10, 4, 0.7},
+                            {0.25, 0.3, 2.25, 0.6, 12, 6, 0.65},
+                            {0.3, 0.3, 1.25, 0.65, 14, 12, 0.6}};
+  static const P cifar[5] = {{0.1, 0.2, 1, 0.6, 8, 3, 0.95},
+                             {0.1, 0.2, 1, 0.5, 10, 4, 0.9},
+                             {0.15, 0.3, 1.75, 0.55, 10, 4, 0.9},
+                             {0.25, 0.3, 2.25, 0.6, 12, 6, 0.85},
+                             {0.3, 0.3, 1.25, 0.65, 14, 12, 0.8}};
+  const P c = pick(call, imagenet, tiny, cifar);
+  const int64_t h = x.size(2), w = x.size(3);
+  // Per image: the H x W normal field, then the blur angle.
+  auto draws = per_image_random(
+      call.rng_seeds,
+      [&](at::Generator& g) {
+        return torch::cat({torch::normal(c.loc, c.scale, {h * w}, g, f64()), torch::rand({1}, g, f64()) * 90.0 - 135.0});
+      },
+      x.device());
+  auto angles_t = draws.select(1, h * w).to(torch::kCPU).contiguous();
+  std::vector<double> angles(angles_t.data_ptr<double>(), angles_t.data_ptr<double>() + angles_t.numel());
+  auto layer = clipped_zoom(draws.narrow(1, 0, h * w).view({-1, 1, h, w}), c.zoom);
+  layer = torch::where(layer < c.threshold, torch::zeros_like(layer), layer);
+  layer = torch::floor(layer.clamp(0, 1) * 255.0);
+  layer = (motion_blur_levels(layer, c.radius, c.sigma, angles) / 255.0).to(torch::kFloat);
+
+  auto x32 = x.to(torch::kFloat);
+  auto gray = (x32.select(1, 0) * 0.299f + x32.select(1, 1) * 0.587f + x32.select(1, 2) * 0.114f).unsqueeze(1);
+  auto whitened = static_cast<float>(c.mix) * x32 + static_cast<float>(1 - c.mix) * torch::max(x32, gray * 1.5f + 0.5f);
+  return (whitened + layer + layer.flip({2, 3})).to(torch::kDouble);
+}
+
+}  // namespace questbench::corruption
