@@ -25,10 +25,14 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
   };
   const int restarts = std::max(1, config.restarts);
   for (int restart = 0; restart < restarts; ++restart) {
-    torch::Tensor adv = x0;
+    // One image-sized buffer per restart, updated in place by every step (a fresh tensor per step costs its
+    // page faults on every step).
+    torch::Tensor adv;
     if (config.random_start) {
       torch::NoGradGuard no_grad;
       adv = torch::clamp(x0 + random_start_delta(norm, config.eps, x0.sizes().vec(), sample_seeds, restart, x0.device()), 0.0, 1.0);
+    } else {
+      adv = x0.clone();
     }
     for (int step = 0; step < config.steps; ++step) {
       auto xa = adv.detach().requires_grad_(true);
@@ -44,8 +48,9 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
         // torchattacks' order exactly: x + alpha·sign(g), delta clamped to [-eps, eps], x0 + delta clamped to
         // [0, 1] (in place, one buffer). A fused clamp to [max(x0 - eps, 0), min(x0 + eps, 1)] differs by one float32
         // rounding of x0 + (x - x0), enough to flip a later gradient sign and break bit-level conformance.
-        adv = xa.detach().add(grad.sign_(), config.alpha);
-        adv.sub_(x0).clamp_(-config.eps, config.eps).add_(x0).clamp_(0.0, 1.0);
+        // xa aliases adv's buffer; the graph that used it is already released.
+        adv = xa.detach();
+        adv.add_(grad.sign_(), config.alpha).sub_(x0).clamp_(-config.eps, config.eps).add_(x0).clamp_(0.0, 1.0);
       } else {
         auto grad_norm = grad.flatten(1).norm(2, 1) + 1e-10;
         adv = xa.detach() + config.alpha * (grad / grad_norm.view(view));
