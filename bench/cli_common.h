@@ -77,5 +77,6 @@ void add_bench_command(CLI::App& app, CommandRunner& runner);  // bench inferenc
 void add_attack_command(CLI::App& app, CommandRunner& runner);
 void add_corrupt_command(CLI::App& app, CommandRunner& runner);  // corrupt and gallery
 void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner);  // after add_bench_command
+void add_compare_command(CLI::App& app, CommandRunner& runner);
 
 }  // namespace questbench

@@ -93,6 +93,57 @@ struct AttackReport {
   std::vector<SanityCheck> sanity;
 };
 
+// One (corruption, severity) point of one model over its samples (corruption benchmark).
+struct CorruptionCell {
+  std::string model, corruption, group;  // group: "standard" | "extra"
+  int severity = 0;
+  int64_t n = 0, correct = 0;
+  double accuracy = 0, error = 0;
+  double seconds = 0;                    // this model's inference time on the cell
+  std::vector<uint8_t> correct_mask;     // per sample (sample i = index i of the cell's data)
+};
+
+// Per model and corruption: error summed over severities and normalized by the baseline.
+struct CorruptionSummary {
+  std::string corruption, group;
+  int severities = 0;                   // severities evaluated
+  double mean_accuracy = 0, mean_error = 0;
+  double ce = -1, relative_ce = -1;     // < 0: undefined (no baseline, or baseline error 0)
+};
+
+struct CorruptionModelSummary {
+  std::string model;
+  std::vector<CorruptionSummary> corruptions;  // in table order
+  // Over the standard corruptions evaluated (all 15 for the benchmark numbers; see `standard_complete`).
+  double mce = -1, relative_mce = -1;             // mean CE / relative CE (fractions; x100 for %)
+  double mean_corruption_accuracy = 0, mean_corruption_error = 0;  // unweighted mean over the standard cells
+  int standard_corruptions = 0;                   // how many standard corruptions went into the means
+  bool standard_complete = false;                 // all 15 standard corruptions x 5 severities
+  // The same over the extras (speckle_noise, gaussian_blur, spatter, saturate) evaluated.
+  double extra_mce = -1, extra_mean_accuracy = 0, extra_mean_error = 0;
+  int extra_corruptions = 0;
+};
+
+struct CorruptionConfig {
+  std::string source;     // "generated" (on the fly) | "cifar10-c" | "imagenet-c" (pre-corrupted folders)
+  std::string table;      // imagenet | tiny | cifar (generated); "" for pre-corrupted data
+  bool quantize = true, imagenet_c_jpeg = false;
+  std::string frost;      // "procedural" | "files"
+  std::vector<std::string> corruptions;
+  std::vector<int> severities;
+  std::string baseline;   // a model name, "alexnet-imagenet", or "" (no CE)
+};
+
+struct CorruptionReport {
+  RunContext context;
+  DatasetInfo dataset;                 // the clean data set
+  CorruptionConfig config;
+  std::vector<ModelInfo> models;
+  std::vector<CleanResult> clean;      // parallel to models
+  std::vector<CorruptionCell> cells;   // model-major, then corruption, then severity
+  std::vector<CorruptionModelSummary> summaries;  // parallel to models
+};
+
 // One epoch of training: the quantities of the paper's instability analysis, per layer.
 struct EpochRecord {
   int epoch = 0;  // 1-based
