@@ -1,6 +1,7 @@
 #include "bench/attack_runner.h"
 
 #include "bench/evaluate.h"
+#include "bench/journal.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/npy.h"
@@ -19,10 +20,6 @@
 
 namespace questbench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
@@ -69,49 +66,20 @@ std::string run_fingerprint(const std::vector<Model>& models, const Dataset& dat
 struct Journal {
   std::map<std::string, CleanResult> clean;
   std::map<std::string, AttackCell> cells;
-  std::ofstream out;
+  RunJournal file;
 
   void open(const std::string& path, const std::string& fingerprint, bool resume) {
-    if (path.empty()) return;
-    bool header_ok = false;
-    if (resume && file_exists(path)) {
-      std::ifstream in(path);
-      std::string line;
-      int number = 0;
-      while (std::getline(in, line)) {
-        ++number;
-        if (line.empty()) continue;
-        if (number == 1) {
-          QB_CHECK(line == "{\"header\":\"" + fingerprint + "\"}",
-                   path << ": journal was made with other models, data or settings; drop --resume or delete it");
-          header_ok = true;
-          continue;
-        }
-        // A torn last line (killed mid-write) is ignored; its cell is recomputed.
-        if (line.back() != '}') continue;
-        if (line.rfind("{\"clean\"", 0) == 0) {
-          auto [model, result] = clean_result_from_json_line(line, path);
-          clean[model] = result;
-        } else {
-          auto cell = attack_cell_from_json_line(line, path);
-          cells[cell_key(cell.model, cell.attack, cell.eps_text)] = cell;
-        }
+    file.open(path, fingerprint, resume, [&](const std::string& line) {
+      if (line.rfind("{\"clean\"", 0) == 0) {
+        auto [model, result] = clean_result_from_json_line(line, path);
+        clean[model] = result;
+      } else {
+        auto cell = attack_cell_from_json_line(line, path);
+        cells[cell_key(cell.model, cell.attack, cell.eps_text)] = cell;
       }
-    }
-    if (header_ok) {
-      out.open(path, std::ios::app);
-    } else {
-      out.open(path, std::ios::trunc);
-      out << "{\"header\":\"" << fingerprint << "\"}\n";
-    }
-    QB_CHECK(out, path << ": cannot write the journal");
-    out.flush();
+    });
   }
-  void append(const std::string& line) {
-    if (!out.is_open()) return;
-    out << line << "\n";
-    out.flush();
-  }
+  void append(const std::string& line) { file.append(line); }
 };
 
 torch::Tensor load_targets_file(const std::string& path, int64_t count) {

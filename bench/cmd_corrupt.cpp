@@ -4,6 +4,7 @@
 #include "bench/cli_common.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/npy.h"
 #include "corruptions/corrupt.h"
 
 #include <opencv2/imgcodecs.hpp>
@@ -46,42 +47,6 @@ void write_image(const std::string& path, const cv::Mat& bgr) {
   write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }
 
-std::vector<std::string> corruption_names(const std::string& spec) {
-  std::vector<std::string> names;
-  if (spec == "all" || spec == "standard" || spec == "extra") {
-    for (const auto& c : corruption_table())
-      if (spec == "all" || c.group == spec) names.push_back(c.name);
-    return names;
-  }
-  std::stringstream ss(spec);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    find_corruption(item);
-    names.push_back(item);
-  }
-  return names;
-}
-
-std::vector<int> severity_list(const std::string& spec) {
-  std::vector<int> out;
-  auto dash = spec.find('-');
-  try {
-    if (dash != std::string::npos) {
-      const int a = std::stoi(spec.substr(0, dash)), b = std::stoi(spec.substr(dash + 1));
-      for (int s = a; s <= b; ++s) out.push_back(s);
-    } else {
-      std::stringstream ss(spec);
-      std::string item;
-      while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
-    }
-  } catch (const std::exception&) {
-    throw UsageError("--severities '" + spec + "': expected a range like 1-5 or a list like 1,3,5");
-  }
-  for (int s : out) QB_USAGE_CHECK(s >= 1 && s <= 5, "--severities '" << spec << "': severity " << s << " is not in 1..5");
-  QB_USAGE_CHECK(!out.empty(), "--severities '" << spec << "': no severities");
-  return out;
-}
-
 uint64_t path_seed(uint64_t seed, const std::string& relative) {
   uint64_t h = 1469598103934665603ULL ^ seed;
   for (char ch : relative) h = (h ^ static_cast<uint8_t>(ch)) * 1099511628211ULL;
@@ -91,19 +56,95 @@ uint64_t path_seed(uint64_t seed, const std::string& relative) {
 struct CorruptOptions {
   CommonOptions common;
   std::vector<std::string> inputs;
+  DatasetOptions data;  // --dataset mode (data.dataset empty: image files / folders)
+  std::string layout = "imagenet-c";
   std::string output = "corrupted", corruptions = "all", severities = "1-5", table = "auto", frost_dir;
   bool imagenet_c_jpeg = false;
 };
 
+// uint8 [N, H, W, C] of images in [0,1] holding 8-bit levels.
+torch::Tensor to_uint8_nhwc(const torch::Tensor& x01) {
+  return torch::round(x01.clamp(0, 1) * 255).to(torch::kByte).permute({0, 2, 3, 1}).contiguous().to(torch::kCPU);
+}
+
+// --dataset mode: image i of the data set is corrupted with seed image_seeds(seed, i), exactly as
+// `questbench corruption` does on the fly, and written in the ImageNet-C layout
+// (<out>/<corruption>/<severity>/<label>/<index>.png, label folders zero-padded so that sorted folder names are
+// the label order) or the CIFAR-10-C layout (<out>/<corruption>.npy uint8 NHWC of 5 x N images, severity-major,
+// + <out>/labels.npy int64 of 5 x N labels).
+void run_corrupt_dataset(const CorruptOptions& o, const std::vector<std::string>& names, const std::vector<int>& severities,
+                         const CorruptionOptions& options, torch::Device device) {
+  QB_USAGE_CHECK(o.layout == "imagenet-c" || o.layout == "cifar10-c", "--layout '" << o.layout << "': valid layouts are imagenet-c, cifar10-c");
+  QB_USAGE_CHECK(o.layout != "cifar10-c" || severities == std::vector<int>({1, 2, 3, 4, 5}),
+                 "--layout cifar10-c holds all five severities: use --severities 1-5");
+  auto dataset = open_dataset(dataset_spec(o.data));
+  const int64_t n = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
+  const int64_t batch = std::max<int64_t>(o.common.batch_size, 1);
+  const int digits = static_cast<int>(std::to_string(std::max<int64_t>(dataset->num_classes() - 1, 0)).size());
+  const int index_digits = static_cast<int>(std::to_string(std::max<int64_t>(n - 1, 0)).size());
+  auto progress = progress_printer(o.common.quiet);
+  fs::create_directories(o.output);
+  if (o.layout == "cifar10-c") {
+    std::vector<torch::Tensor> labels;
+    for (int s = 0; s < 5; ++s)
+      for (int64_t b = 0; b < n; b += batch) labels.push_back(dataset->read(b, std::min(n, b + batch)).y);
+    write_npy((fs::path(o.output) / "labels.npy").string(), torch::cat(labels).to(torch::kLong).contiguous());
+  }
+  size_t done = 0;
+  for (const auto& name : names) {
+    std::vector<torch::Tensor> rows;  // cifar10-c: the whole file, severity-major
+    for (int severity : severities) {
+      for (int64_t b = 0; b < n; b += batch) {
+        const int64_t e = std::min(n, b + batch);
+        Batch input = dataset->read(b, e);
+        auto y = corrupt(input.x.to(device), name, severity, image_seeds(o.common.seed, b, e - b), options);
+        auto u8 = to_uint8_nhwc(y);
+        if (o.layout == "cifar10-c") {
+          rows.push_back(u8);
+          continue;
+        }
+        for (int64_t i = 0; i < e - b; ++i) {
+          const int64_t label = input.y[i].item<int64_t>();
+          char label_dir[32], file[32];
+          std::snprintf(label_dir, sizeof label_dir, "%0*lld", digits, static_cast<long long>(label));
+          std::snprintf(file, sizeof file, "%0*lld.png", index_digits, static_cast<long long>(b + i));
+          auto image = u8[i];
+          const int channels = static_cast<int>(image.size(2));
+          cv::Mat m(static_cast<int>(image.size(0)), static_cast<int>(image.size(1)), channels == 1 ? CV_8UC1 : CV_8UC3,
+                    image.data_ptr());
+          cv::Mat out = m;
+          if (channels == 3) cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
+          write_image((fs::path(o.output) / name / std::to_string(severity) / label_dir / file).string(), out);
+        }
+      }
+      char line[160];
+      std::snprintf(line, sizeof line, "corrupt %zu/%zu cells (%s severity %d)", ++done, names.size() * severities.size(),
+                    name.c_str(), severity);
+      progress(line);
+    }
+    if (o.layout == "cifar10-c") write_npy((fs::path(o.output) / (name + ".npy")).string(), torch::cat(rows).contiguous());
+  }
+  progress("");
+  if (!o.common.quiet)
+    std::printf("wrote %lld images x %zu corruptions x %zu severities (%s layout) under %s\n", static_cast<long long>(n),
+                names.size(), severities.size(), o.layout.c_str(), o.output.c_str());
+}
+
 void run_corrupt(const CorruptOptions& o) {
-  const auto names = corruption_names(o.corruptions);
-  const auto severities = severity_list(o.severities);
+  const auto names = parse_corruption_list(o.corruptions);
+  const auto severities = parse_severity_list(o.severities);
   CorruptionOptions options;
   options.table = parse_corruption_table(o.table);
   options.imagenet_c_jpeg = o.imagenet_c_jpeg;
   options.frost_dir = o.frost_dir;
   apply_threads(o.common);
   const torch::Device device = parse_device(o.common.device);
+  if (!o.data.dataset.empty()) {
+    QB_USAGE_CHECK(o.inputs.empty(), "corrupt: give image files/folders or --dataset, not both");
+    run_corrupt_dataset(o, names, severities, options, device);
+    return;
+  }
+  QB_USAGE_CHECK(!o.inputs.empty(), "corrupt: no inputs (image files, ImageFolder roots, or --dataset)");
   // (source file, path relative to the output severity folder)
   std::vector<std::pair<std::string, std::string>> files;
   for (const auto& input : o.inputs) {
@@ -176,9 +217,13 @@ void run_gallery(const GalleryOptions& o) {
 
 void add_corrupt_command(CLI::App& app, CommandRunner& runner) {
   auto o = std::make_shared<CorruptOptions>();
-  auto* cmd = app.add_subcommand("corrupt", "write corrupted copies of images / an ImageFolder tree in the ImageNet-C layout");
-  add_common_options(cmd, o->common, 1);
-  cmd->add_option("inputs", o->inputs, "image files or ImageFolder roots")->required();
+  auto* cmd = app.add_subcommand("corrupt", "write corrupted copies of images / an ImageFolder tree / a data set (ImageNet-C or CIFAR-10-C layout)");
+  add_common_options(cmd, o->common, 64);
+  cmd->add_option("inputs", o->inputs, "image files or ImageFolder roots (each image seeded by its relative path)");
+  o->data.dataset.clear();  // --dataset mode only when given
+  add_dataset_options(cmd, o->data);
+  cmd->add_option("--layout", o->layout, "--dataset mode: imagenet-c (PNG tree) or cifar10-c (.npy per corruption)")
+      ->capture_default_str();
   cmd->add_option("-o,--output", o->output, "output root: <out>/<corruption>/<severity>/<relative path>")->capture_default_str();
   cmd->add_option("--corruptions", o->corruptions, "all | standard | extra | comma-separated names")->capture_default_str();
   cmd->add_option("--severities", o->severities, "range 1-5 or list 1,3,5")->capture_default_str();

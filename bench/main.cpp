@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   questbench::add_info_command(app, runner);
   questbench::add_attack_command(app, runner);
   questbench::add_corrupt_command(app, runner);
+  questbench::add_corruption_command(app, runner);
   questbench::add_bench_command(app, runner);
   questbench::add_bench_corruptions_command(app, runner);
   questbench::add_compare_command(app, runner);

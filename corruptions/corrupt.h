@@ -60,6 +60,12 @@ const CorruptionInfo& find_corruption(const std::string& name);
 torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int severity, const std::vector<uint64_t>& seeds,
                       const CorruptionOptions& options = {});
 
+// "all" | "standard" | "extra" | comma-separated names -> names in table order for the groups, as given for
+// a list. Throws UsageError naming an unknown name.
+std::vector<std::string> parse_corruption_list(const std::string& spec);
+// "1-5" | "2" | "1,3,5" -> severities; throws UsageError for anything outside 1..5 or malformed.
+std::vector<int> parse_severity_list(const std::string& spec);
+
 // Seeds for images first_index .. first_index + count - 1 of a data set under one run seed.
 std::vector<uint64_t> image_seeds(uint64_t run_seed, int64_t first_index, int64_t count);
 // The seed of an image's private generator for one (corruption, severity).

@@ -3,6 +3,8 @@
 #include "common/error.h"
 #include "corruptions/ops.h"
 
+#include <sstream>
+
 namespace questbench {
 namespace corruption {
 
@@ -61,6 +63,57 @@ const CorruptionInfo& find_corruption(const std::string& name) {
     valid += (valid.empty() ? "" : ", ") + c.name;
   }
   throw UsageError("corruption '" + name + "': unknown (valid: " + valid + ")");
+}
+
+std::vector<std::string> parse_corruption_list(const std::string& spec) {
+  std::vector<std::string> names;
+  if (spec == "all" || spec == "standard" || spec == "extra") {
+    for (const auto& c : corruption_table())
+      if (spec == "all" || c.group == spec) names.push_back(c.name);
+    return names;
+  }
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    QB_USAGE_CHECK(!item.empty(), "--corruptions '" << spec << "': empty name");
+    find_corruption(item);
+    for (const auto& n : names) QB_USAGE_CHECK(n != item, "--corruptions '" << spec << "': " << item << " listed twice");
+    names.push_back(item);
+  }
+  QB_USAGE_CHECK(!names.empty(), "--corruptions '" << spec << "': no corruptions");
+  return names;
+}
+
+std::vector<int> parse_severity_list(const std::string& spec) {
+  std::vector<int> out;
+  auto number = [&](const std::string& text) {
+    size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    QB_USAGE_CHECK(used == text.size() && !text.empty(), "--severities '" << spec << "': expected a range like 1-5 or a list like 1,3,5");
+    QB_USAGE_CHECK(v >= 1 && v <= 5, "--severities '" << spec << "': severity " << v << " is not in 1..5");
+    return v;
+  };
+  const auto dash = spec.find('-');
+  if (dash != std::string::npos) {
+    const int a = number(spec.substr(0, dash)), b = number(spec.substr(dash + 1));
+    QB_USAGE_CHECK(a <= b, "--severities '" << spec << "': empty range");
+    for (int s = a; s <= b; ++s) out.push_back(s);
+  } else {
+    std::stringstream ss(spec);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      const int v = number(item);
+      for (int s : out) QB_USAGE_CHECK(s != v, "--severities '" << spec << "': severity " << v << " listed twice");
+      out.push_back(v);
+    }
+  }
+  QB_USAGE_CHECK(!out.empty(), "--severities '" << spec << "': no severities");
+  return out;
 }
 
 }  // namespace questbench

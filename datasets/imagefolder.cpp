@@ -1,5 +1,6 @@
 // ImageFolder: root/<class>/<image>, class index = sorted folder names (like torchvision). Only the file
-// list is read at open time; images are decoded per batch with OpenCV (any 8-bit image becomes RGB).
+// list is read at open time; images are decoded per batch with OpenCV. Channels follow the first image:
+// a single-channel (grayscale) first image makes every image 1-channel gray, anything else makes them RGB.
 // Eval transform: resize the shorter side to `resize` (bilinear, cv::INTER_LINEAR; 0 keeps the size),
 // then center crop `crop` x `crop` (offsets round((H - crop) / 2), as torchvision's CenterCrop).
 #include "datasets/dataset.h"
@@ -47,8 +48,11 @@ class ImageFolderDataset : public Dataset {
       }
     }
     QB_CHECK(!files_.empty(), "dataset " << root << ": no image files in its class folders");
+    const cv::Mat probe = cv::imread(files_[0], cv::IMREAD_UNCHANGED);
+    QB_CHECK(!probe.empty(), files_[0] << ": cannot decode image (corrupt or unsupported file)");
+    gray_ = probe.channels() == 1;
     const auto first = decode(0);  // the shape every batch must have (all images, after the transform)
-    shape_ = {3, first.size(1), first.size(2)};
+    shape_ = {gray_ ? 1 : 3, first.size(1), first.size(2)};
   }
   int64_t size() const override { return static_cast<int64_t>(files_.size()); }
   ImageShape image_shape() const override { return shape_; }
@@ -83,7 +87,7 @@ class ImageFolderDataset : public Dataset {
       labels[k] = labels_[indices[k]];
     }
     Batch out;
-    out.x = n ? torch::stack(images) : torch::empty({0, 3, shape_.height, shape_.width});
+    out.x = n ? torch::stack(images) : torch::empty({0, shape_.channels, shape_.height, shape_.width});
     out.y = labels;
     out.ids = indices;
     return out;
@@ -109,12 +113,12 @@ class ImageFolderDataset : public Dataset {
   }
 
  private:
-  // Decodes image i to float32 [3, H, W] in [0,1] after the eval transform.
+  // Decodes image i to float32 [C, H, W] in [0,1] after the eval transform (C = 1 gray or 3 RGB).
   torch::Tensor decode(int64_t i) const {
     const std::string& path = files_[i];
-    cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
+    cv::Mat image = cv::imread(path, gray_ ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
     QB_CHECK(!image.empty(), path << ": cannot decode image (corrupt or unsupported file)");
-    cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
+    if (!gray_) cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
     if (resize_ > 0) {
       const int h = image.rows, w = image.cols;
       const double scale = static_cast<double>(resize_) / std::min(h, w);
@@ -129,7 +133,7 @@ class ImageFolderDataset : public Dataset {
       const int left = static_cast<int>(std::lround((image.cols - crop_) / 2.0));
       image = image(cv::Rect(left, top, crop_, crop_)).clone();
     }
-    auto t = torch::from_blob(image.data, {image.rows, image.cols, 3}, torch::kByte).clone();
+    auto t = torch::from_blob(image.data, {image.rows, image.cols, image.channels()}, torch::kByte).clone();
     return t.permute({2, 0, 1}).to(torch::kFloat).div_(255.0).contiguous();
   }
 
@@ -138,6 +142,7 @@ class ImageFolderDataset : public Dataset {
   std::vector<std::string> classes_, files_;
   std::vector<int64_t> labels_;
   ImageShape shape_;
+  bool gray_ = false;
   mutable std::string fingerprint_;
 };
 

@@ -63,7 +63,7 @@ InputReport read_input_report(const std::string& path) {
   } else if (schema.schema == "questbench.attack") {
     in = input_from_attack(path, attack_report_from_json(text, path));
   } else if (schema.schema == "questbench.corruption") {
-    throw Error(path + ": corruption reports are not readable yet");  // until the corruption report reader lands
+    in = input_from_corruption(path, corruption_report_from_json(text, path));
   } else {
     throw Error(path + ": '" + schema.schema +
                 "' reports cannot be compared (expected questbench.eval, questbench.attack or questbench.corruption)");

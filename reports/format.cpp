@@ -499,6 +499,161 @@ std::vector<EpochRecord> training_epochs_from_json(const std::string& text, cons
 
 namespace {
 
+json optional_number(double value) { return value < 0 ? json(nullptr) : json(value); }
+double optional_from_json(const json& j) { return j.is_null() ? -1.0 : j.get<double>(); }
+
+json corruption_cell_json(const CorruptionCell& c) {
+  return {{"severity", c.severity}, {"n", c.n},           {"correct", c.correct},
+          {"accuracy", c.accuracy}, {"error", c.error},   {"seconds", c.seconds},
+          {"correct_bits", pack_bits(c.correct_mask)}};
+}
+
+CorruptionCell corruption_cell_from(const json& j, const std::string& model, const std::string& corruption,
+                                    const std::string& group, const std::string& what) {
+  CorruptionCell c;
+  c.model = model;
+  c.corruption = corruption;
+  c.group = group;
+  c.severity = j.at("severity").get<int>();
+  c.n = j.at("n").get<int64_t>();
+  c.correct = j.at("correct").get<int64_t>();
+  c.accuracy = j.at("accuracy").get<double>();
+  c.error = j.at("error").get<double>();
+  c.seconds = j.value("seconds", 0.0);
+  c.correct_mask = unpack_bits(j.at("correct_bits").get<std::string>(), c.n, what);
+  QB_CHECK(c.severity >= 1 && c.severity <= 5, what << ": " << corruption << " has severity " << c.severity << " (not 1..5)");
+  return c;
+}
+
+}  // namespace
+
+std::string corruption_report_to_json(const CorruptionReport& r) {
+  json j;
+  j["schema"] = "questbench.corruption";
+  j["schema_version"] = kSchemaVersion;
+  j["context"] = context_to_json(r.context);
+  j["dataset"] = dataset_to_json(r.dataset);
+  j["models"] = json::array();
+  for (const auto& m : r.models) j["models"].push_back(model_to_json(m));
+  const auto& c = r.config;
+  j["config"] = {{"source", c.source},         {"table", c.table},           {"quantize", c.quantize},
+                 {"imagenet_c_jpeg", c.imagenet_c_jpeg}, {"frost", c.frost}, {"corruptions", c.corruptions},
+                 {"severities", c.severities}, {"baseline", c.baseline}};
+  json results = json::object();
+  for (size_t i = 0; i < r.models.size(); ++i) {
+    const auto& name = r.models[i].name;
+    const auto& summary = r.summaries.at(i);
+    json corruptions = json::array();
+    for (const auto& cs : summary.corruptions) {
+      json severities = json::array();
+      for (const auto& cell : r.cells)
+        if (cell.model == name && cell.corruption == cs.corruption) severities.push_back(corruption_cell_json(cell));
+      corruptions.push_back({{"corruption", cs.corruption},
+                             {"group", cs.group},
+                             {"severities", severities},
+                             {"mean_accuracy", cs.mean_accuracy},
+                             {"mean_error", cs.mean_error},
+                             {"ce", optional_number(cs.ce)},
+                             {"relative_ce", optional_number(cs.relative_ce)}});
+    }
+    json s = {{"mce", optional_number(summary.mce)},
+              {"relative_mce", optional_number(summary.relative_mce)},
+              {"mean_corruption_accuracy", summary.mean_corruption_accuracy},
+              {"mean_corruption_error", summary.mean_corruption_error},
+              {"standard_corruptions", summary.standard_corruptions},
+              {"standard_complete", summary.standard_complete},
+              {"extra_mce", optional_number(summary.extra_mce)},
+              {"extra_mean_accuracy", summary.extra_mean_accuracy},
+              {"extra_mean_error", summary.extra_mean_error},
+              {"extra_corruptions", summary.extra_corruptions}};
+    json entry;
+    entry["clean"] = r.clean.at(i).n ? clean_to_json(r.clean.at(i), r.dataset.class_names) : json(nullptr);
+    entry["clean_acc"] = r.clean.at(i).n ? json(r.clean.at(i).accuracy) : json(nullptr);
+    entry["corruptions"] = corruptions;
+    entry["summary"] = s;
+    entry["corruptions_acc"] = summary.mean_corruption_accuracy;
+    entry["corruptions_mce"] = optional_number(summary.mce);
+    results[name] = entry;
+  }
+  j["results"] = results;
+  return j.dump(2) + "\n";
+}
+
+CorruptionReport corruption_report_from_json(const std::string& text, const std::string& what) {
+  json j = parse_report(text, what, "questbench.corruption");
+  CorruptionReport r;
+  try {
+    r.context = context_from_json(j.at("context"));
+    r.dataset = dataset_from_json(j.at("dataset"));
+    for (const auto& m : j.at("models")) r.models.push_back(model_from_json(m));
+    const auto& c = j.at("config");
+    r.config.source = c.at("source").get<std::string>();
+    r.config.table = c.value("table", "");
+    r.config.quantize = c.value("quantize", true);
+    r.config.imagenet_c_jpeg = c.value("imagenet_c_jpeg", false);
+    r.config.frost = c.value("frost", "");
+    r.config.corruptions = c.at("corruptions").get<std::vector<std::string>>();
+    r.config.severities = c.at("severities").get<std::vector<int>>();
+    r.config.baseline = c.value("baseline", "");
+    for (const auto& m : r.models) {
+      QB_CHECK(j.at("results").contains(m.name), what << ": no results for model '" << m.name << "'");
+      const auto& entry = j.at("results").at(m.name);
+      r.clean.push_back(entry.at("clean").is_null() ? CleanResult{} : clean_from_json(entry.at("clean"), what));
+      CorruptionModelSummary summary;
+      summary.model = m.name;
+      for (const auto& cj : entry.at("corruptions")) {
+        CorruptionSummary cs;
+        cs.corruption = cj.at("corruption").get<std::string>();
+        cs.group = cj.at("group").get<std::string>();
+        for (const auto& sj : cj.at("severities")) {
+          r.cells.push_back(corruption_cell_from(sj, m.name, cs.corruption, cs.group, what));
+          ++cs.severities;
+        }
+        cs.mean_accuracy = cj.at("mean_accuracy").get<double>();
+        cs.mean_error = cj.at("mean_error").get<double>();
+        cs.ce = optional_from_json(cj.at("ce"));
+        cs.relative_ce = optional_from_json(cj.at("relative_ce"));
+        summary.corruptions.push_back(cs);
+      }
+      const auto& s = entry.at("summary");
+      summary.mce = optional_from_json(s.at("mce"));
+      summary.relative_mce = optional_from_json(s.at("relative_mce"));
+      summary.mean_corruption_accuracy = s.at("mean_corruption_accuracy").get<double>();
+      summary.mean_corruption_error = s.at("mean_corruption_error").get<double>();
+      summary.standard_corruptions = s.at("standard_corruptions").get<int>();
+      summary.standard_complete = s.at("standard_complete").get<bool>();
+      summary.extra_mce = optional_from_json(s.at("extra_mce"));
+      summary.extra_mean_accuracy = s.at("extra_mean_accuracy").get<double>();
+      summary.extra_mean_error = s.at("extra_mean_error").get<double>();
+      summary.extra_corruptions = s.at("extra_corruptions").get<int>();
+      r.summaries.push_back(summary);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(what + ": corruption report is missing a field or has one of the wrong type (" + std::string(e.what()) + ")");
+  }
+  return r;
+}
+
+std::string corruption_cell_to_json_line(const CorruptionCell& cell) {
+  json j = corruption_cell_json(cell);
+  j["model"] = cell.model;
+  j["corruption"] = cell.corruption;
+  j["group"] = cell.group;
+  return json{{"corruption_cell", j}}.dump();
+}
+
+CorruptionCell corruption_cell_from_json_line(const std::string& line, const std::string& what) {
+  try {
+    const auto j = parse_line(line, what).at("corruption_cell");
+    return corruption_cell_from(j, j.at("model").get<std::string>(), j.at("corruption").get<std::string>(),
+                                j.at("group").get<std::string>(), what);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(what + ": journal entry is missing a field (" + std::string(e.what()) + ")");
+  }
+}
+
+namespace {
+
 // NaN (undefined) as JSON null.
 json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 

@@ -28,6 +28,12 @@ AttackCell attack_cell_from_json_line(const std::string& line, const std::string
 std::string clean_result_to_json_line(const std::string& model, const CleanResult& result);
 std::pair<std::string, CleanResult> clean_result_from_json_line(const std::string& line, const std::string& what);
 
+std::string corruption_report_to_json(const CorruptionReport& report);
+CorruptionReport corruption_report_from_json(const std::string& text, const std::string& what);
+// One finished (model, corruption, severity) cell as a single JSON line (the journal that --resume reads).
+std::string corruption_cell_to_json_line(const CorruptionCell& cell);
+CorruptionCell corruption_cell_from_json_line(const std::string& line, const std::string& what);
+
 std::string training_log_to_json(const TrainingLog& log);
 // The epoch records of a training log (used to resume training).
 std::vector<EpochRecord> training_epochs_from_json(const std::string& text, const std::string& what);

@@ -1,0 +1,44 @@
+// The corruption benchmark: models x corruptions x severities over the same images. Each (corruption,
+// severity) cell is computed once per batch and fed to every model (paired evaluation); cells are either
+// generated on the fly from a clean data set (per-image seeds image_seeds(seed, index), the same images
+// `questbench corrupt --dataset` writes) or read from pre-corrupted data (CIFAR-10-C / ImageNet-C folders).
+// Finished (model, corruption, severity) cells are journaled for --resume.
+#pragma once
+
+#include "corruptions/corrupt.h"
+#include "datasets/dataset.h"
+#include "models/model.h"
+#include "reports/report.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace questbench {
+
+struct CorruptionSweepOptions {
+  std::vector<std::string> corruptions;      // names, evaluated in this order
+  std::vector<int> severities = {1, 2, 3, 4, 5};
+  CorruptionOptions corruption;              // table, quantization, JPEG, frost (generated cells only)
+  uint64_t seed = 0;
+  int64_t batch_size = 256;
+  int64_t count = 0;                         // samples [0, count) of the clean set and of every cell (0: all)
+  std::string baseline;                      // a model name, "alexnet-imagenet", or "" (no CE)
+  std::string journal_path;                  // "" disables journaling
+  bool resume = false;
+  int64_t cache_bytes = int64_t{2} << 30;    // the clean images are read once and kept when they fit
+  std::string precorrupted_format;           // "cifar10-c" | "imagenet-c" (pre-corrupted runs)
+  std::string precorrupted_root;             // its folder (recorded in the journal's fingerprint)
+};
+
+// A pre-corrupted cell's data set (empty function: generate cells from the clean set).
+using CellDatasetOpener = std::function<std::unique_ptr<Dataset>(const std::string& corruption, int severity)>;
+
+// Runs the benchmark. `clean` may be null for pre-corrupted data without a clean set (then no clean accuracy
+// and no relative CE). report.context.stage_seconds gets "read", "corrupt" and "inference".
+CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Dataset* clean,
+                                      const CellDatasetOpener& precorrupted, const CorruptionSweepOptions& options,
+                                      const std::function<void(const std::string&)>& progress);
+
+}  // namespace questbench

@@ -1,0 +1,43 @@
+#include "bench/journal.h"
+
+#include "common/error.h"
+#include "common/files.h"
+
+namespace questbench {
+
+void RunJournal::open(const std::string& path, const std::string& fingerprint, bool resume,
+                      const std::function<void(const std::string&)>& on_line) {
+  if (path.empty()) return;
+  const std::string header = "{\"header\":\"" + fingerprint + "\"}";
+  std::string kept = header + "\n";
+  if (resume && file_exists(path)) {
+    std::ifstream in(path);
+    std::string line;
+    int number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      if (number == 1) {
+        QB_CHECK(line == header, path << ": journal was made with other models, data or settings; drop --resume or delete it");
+        continue;
+      }
+      // A last line without its newline was cut by a kill: drop it (its result is recomputed).
+      if (line.empty() || in.eof()) continue;
+      on_line(line);
+      kept += line + "\n";
+    }
+  }
+  // Rewrite the journal as header + complete lines (atomically), so appends never glue onto a torn line.
+  write_file_atomic(path, kept);
+  out_.open(path, std::ios::app);
+  QB_CHECK(out_, path << ": cannot write the journal");
+  out_.flush();
+}
+
+void RunJournal::append(const std::string& line) {
+  if (!out_.is_open()) return;
+  out_ << line << "\n";
+  out_.flush();
+  QB_CHECK(out_, "journal: write failed (disk full?)");
+}
+
+}  // namespace questbench
