@@ -24,14 +24,15 @@ h3{font-size:15px;margin:16px 0 6px}.sub{color:#555;margin:0 0 10px}
 ul.findings{margin:8px 0 4px;padding-left:20px}ul.findings li{margin:2px 0}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
 th{background:#f4f4f4;font-weight:600}td:first-child,th:first-child{text-align:left}
-td.note{color:#666;text-align:left;font-size:12px}td.pos{color:#4b2c86}td.neg{color:#b34a00}td.sig{font-weight:700}td.ns{color:#777}
+td.note{color:#666;text-align:left;font-size:12px;white-space:normal;min-width:140px}td.pos{color:#4b2c86}td.neg{color:#b34a00}td.sig{font-weight:700}td.ns{color:#777}
+table.headline th{white-space:normal;vertical-align:bottom;max-width:260px}
 tr.section td{background:#fafafa;font-weight:600;text-align:left;color:#333}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:6px 8px}
+.multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:6px 8px}
 .row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 .swatch{display:inline-block;width:11px;height:11px;border-radius:2px;margin:0 4px 0 10px;vertical-align:-1px}
 svg.chart{background:#fff}svg.chart text{font-family:inherit}
 .chart-title{font-size:12px;font-weight:600}.tick{font-size:10px;fill:#444}.axis{font-size:10.5px;fill:#222}
-.legend{font-size:10px;fill:#222}.grid line,.grid{stroke:#ececec}line.grid{stroke:#e6e6e6}
+.legend{font-size:10px;fill:#222}line.gridline{stroke:#e6e6e6}
 .frame{fill:none;stroke:#bbb}.axisline{stroke:#888}.reference{stroke:#333;stroke-dasharray:3 2}
 polyline.line{fill:none;stroke-width:1.8}.cell{font-size:9.5px;fill:#222}.cell.light{fill:#fff}.cell.strong{font-weight:700}
 rect.missing{fill:#f2f2f2;stroke:#fff}
@@ -47,7 +48,8 @@ const char kErrorRecorder[] =
     "(e.target&&(e.target.src||e.target.href))||'error'))},true);(function(){var f=console.error;console.error=function()"
     "{window.qbErrors.push(Array.prototype.join.call(arguments,' '));return f.apply(console,arguments)}})();</script>";
 
-// Writes, per chart, how many data marks it has and how many the browser actually laid out, as lines
+// After the load event (every resource settled), writes per chart how many data marks it has and how
+// many the browser actually laid out, as lines
 // "qbcheck:chart <id> marks=<n> drawn=<n> size=<w>x<h>;" and "qbcheck:errors=<n>;" (see scripts/check-report-html).
 const char kRenderCheck[] =
     "<script>(function(){var tag='qb'+'check:';function run(){var out=[],charts=document.querySelectorAll('svg.chart');"
@@ -58,7 +60,7 @@ const char kRenderCheck[] =
     "out.push(tag+'errors='+window.qbErrors.length);for(var j=0;j<window.qbErrors.length;j++)"
     "out.push(tag+'error '+String(window.qbErrors[j]).replace(/[;<]/g,' '));"
     "document.getElementById('qb-render-check').textContent=out.join(';\\n')+';'}"
-    "if(document.readyState==='loading')document.addEventListener('DOMContentLoaded',run);else run()})();</script>";
+    "if(document.readyState==='complete')run();else window.addEventListener('load',run)})();</script>";
 
 std::string esc(const std::string& s) { return xml_escape(s); }
 
@@ -179,7 +181,7 @@ void severity_charts(std::ostringstream& o, const Comparison& c) {
   const auto names = corruption_names(c);
   if (names.empty()) return;
   const auto severities = corruption_severities(c);
-  o << "<h3>Accuracy vs corruption severity (severity 0 = clean)</h3><div class=\"grid\">";
+  o << "<h3>Accuracy vs corruption severity (severity 0 = clean)</h3><div class=\"multiples\">";
   for (const auto& name : names) {
     LineChartSpec spec;
     spec.id = "severity-" + slug(name);
@@ -402,8 +404,8 @@ std::string render_html(const Comparison& c) {
   o << "<h2>Charts</h2>";
   forest_charts(o, c);
   eps_charts(o, c);
-  severity_charts(o, c);
   ce_and_heatmaps(o, c);
+  severity_charts(o, c);
   statistics(o, c);
   sanity(o, c);
   provenance(o, c);

@@ -147,7 +147,7 @@ std::string line_chart_svg(const LineChartSpec& s) {
   std::ostringstream o;
   o << open_svg(s.id, s.title, s.width, height);
   for (double t : nice_ticks(s.y_min, s.y_max, 6)) {
-    o << "<line class=\"grid\" x1=\"" << num(left) << "\" y1=\"" << num(Y(t)) << "\" x2=\"" << num(left + pw) << "\" y2=\""
+    o << "<line class=\"gridline\" x1=\"" << num(left) << "\" y1=\"" << num(Y(t)) << "\" x2=\"" << num(left + pw) << "\" y2=\""
       << num(Y(t)) << "\"/><text class=\"tick\" x=\"" << num(left - 4) << "\" y=\"" << num(Y(t) + 3) << "\" text-anchor=\"end\">"
       << tick_text(t) << "</text>";
   }
@@ -209,7 +209,7 @@ std::string bar_chart_svg(const BarChartSpec& s) {
   std::ostringstream o;
   o << open_svg(s.id, s.title, s.width, height);
   for (double t : ticks)
-    o << "<line class=\"grid\" x1=\"" << num(X(t)) << "\" y1=\"" << num(top) << "\" x2=\"" << num(X(t)) << "\" y2=\""
+    o << "<line class=\"gridline\" x1=\"" << num(X(t)) << "\" y1=\"" << num(top) << "\" x2=\"" << num(X(t)) << "\" y2=\""
       << num(top + ph) << "\"/><text class=\"tick\" x=\"" << num(X(t)) << "\" y=\"" << num(top + ph + 12)
       << "\" text-anchor=\"middle\">" << tick_text(t) << "</text>";
   for (size_t g = 0; g < s.categories.size(); ++g) {
@@ -243,7 +243,7 @@ std::string heatmap_svg(const HeatmapSpec& s) {
   const double left = label_w + 14, top = 48;
   const double pw = cell_w * static_cast<double>(s.columns.size()), ph = cell_h * static_cast<double>(s.rows.size());
   const int width = static_cast<int>(std::max(left + pw + 16, 300.0));
-  const int height = static_cast<int>(top + ph + 64);
+  const int height = static_cast<int>(top + ph + 78);
   std::ostringstream o;
   o << open_svg(s.id, s.title, width, height);
   o << "<text class=\"axis\" x=\"" << num(left + pw / 2) << "\" y=\"" << num(top - 22) << "\" text-anchor=\"middle\">"
@@ -275,7 +275,7 @@ std::string heatmap_svg(const HeatmapSpec& s) {
     }
   }
   // Colour scale: 11 steps from -limit to +limit.
-  const double ly = top + ph + 14, lw = std::min(220.0, width - 40.0), lx = (width - lw) / 2;
+  const double lw = std::min(240.0, width - 40.0), lx = (width - lw) / 2, ly = top + ph + 12;
   for (int i = 0; i < 11; ++i)
     o << "<rect x=\"" << num(lx + i * lw / 11) << "\" y=\"" << num(ly) << "\" width=\"" << num(lw / 11 + 0.5)
       << "\" height=\"9\" fill=\"" << diverging(-1 + i / 5.0) << "\"/>";
@@ -285,10 +285,10 @@ std::string heatmap_svg(const HeatmapSpec& s) {
   o << "<text class=\"tick\" x=\"" << num(lx) << "\" y=\"" << num(ly + 20) << "\" text-anchor=\"start\">" << lo << "</text>"
     << "<text class=\"tick\" x=\"" << num(lx + lw / 2) << "\" y=\"" << num(ly + 20) << "\" text-anchor=\"middle\">0</text>"
     << "<text class=\"tick\" x=\"" << num(lx + lw) << "\" y=\"" << num(ly + 20) << "\" text-anchor=\"end\">" << hi << "</text>"
-    << "<text class=\"legend\" x=\"" << num(lx) << "\" y=\"" << num(ly + 33) << "\" text-anchor=\"start\">"
-    << xml_escape(s.low_text) << "</text><text class=\"legend\" x=\"" << num(lx + lw) << "\" y=\"" << num(ly + 33)
+    << "<text class=\"legend\" x=\"" << num(lx) << "\" y=\"" << num(ly + 32) << "\" text-anchor=\"start\">"
+    << xml_escape(s.low_text) << "</text><text class=\"legend\" x=\"" << num(lx + lw) << "\" y=\"" << num(ly + 44)
     << "\" text-anchor=\"end\">" << xml_escape(s.high_text) << "</text>"
-    << "<text class=\"axis\" x=\"" << num(width / 2.0) << "\" y=\"" << num(ly + 46) << "\" text-anchor=\"middle\">"
+    << "<text class=\"axis\" x=\"" << num(width / 2.0) << "\" y=\"" << num(ly + 58) << "\" text-anchor=\"middle\">"
     << xml_escape(s.value_label) << "</text></svg>";
   return o.str();
 }
@@ -314,7 +314,7 @@ std::string forest_svg(const ForestSpec& s) {
     ticks.push_back(t);
   }
   for (double v : ticks) {
-      o << "<line class=\"grid\" x1=\"" << num(X(v)) << "\" y1=\"" << num(top) << "\" x2=\"" << num(X(v)) << "\" y2=\""
+      o << "<line class=\"gridline\" x1=\"" << num(X(v)) << "\" y1=\"" << num(top) << "\" x2=\"" << num(X(v)) << "\" y2=\""
         << num(top + ph) << "\"/><text class=\"tick\" x=\"" << num(X(v)) << "\" y=\"" << num(top + ph + 12)
         << "\" text-anchor=\"middle\">" << (v > 0 ? "+" : "") << tick_text(v) << "</text>";
     }
