@@ -31,7 +31,8 @@ void check_one_line_error(const std::string& output, const std::string& fragment
 TEST_CASE("every subcommand has --help and exits 0", "[cli]") {
   std::string out;
   REQUIRE(qb("--help", &out) == 0);
-  for (const std::string cmd : {"eval", "predict", "train", "info", "bench inference"}) {
+  for (const std::string cmd : {"eval", "predict", "train", "info", "bench inference", "bench corruptions", "bench pgd", "attack",
+                                "corrupt", "gallery", "corruption"}) {
     INFO(cmd);
     CHECK(qb(cmd + " --help", &out) == 0);
     CHECK(out.find("--device") != std::string::npos);
