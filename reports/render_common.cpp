@@ -99,9 +99,10 @@ std::string methods_text(const Comparison& c) {
             "): Newcombe's hybrid score interval and a pooled two-proportion z-test, treating the samples as independent. ";
   text += "p-values are Holm–Bonferroni adjusted over all tests of each model against the baseline; * marks "
           "significance at a family-wise α = " + fixed(c.options.alpha, 2) + ". ";
-  text += "The mean corrupted accuracy interval is a bootstrap of the per-sample mean over its cells (no test). "
-          "CE = Σ over severities of the model's error / the baseline's (100 % = the baseline); relative CE subtracts "
-          "each model's clean error first.";
+  if (!c.corruption_errors.empty())
+    text += "The mean corrupted accuracy interval is a bootstrap of the per-sample mean over its cells (no test). "
+            "CE = Σ over severities of the model's error / the baseline's (100 % = the baseline); relative CE subtracts "
+            "each model's clean error first.";
   return text;
 }
 

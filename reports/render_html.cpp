@@ -230,7 +230,6 @@ void ce_and_heatmaps(std::ostringstream& o, const Comparison& c) {
   bars.title = "Corruption error (CE) relative to " + base;
   bars.value_label = "CE (%; 100 = " + base + ", lower is better)";
   bars.reference = 100;
-  bars.reference_label = "baseline";
   bars.width = 470;
   for (size_t m = 0; m < c.models.size(); ++m) {
     bars.series_names.push_back(model_title(c, static_cast<int>(m)));

@@ -226,10 +226,13 @@ std::string bar_chart_svg(const BarChartSpec& s) {
   }
   o << "<line class=\"axisline\" x1=\"" << num(left) << "\" y1=\"" << num(top) << "\" x2=\"" << num(left) << "\" y2=\""
     << num(top + ph) << "\"/>";
-  if (!std::isnan(s.reference))
-    o << "<line class=\"reference\" x1=\"" << num(X(s.reference)) << "\" y1=\"" << num(top - 4) << "\" x2=\""
-      << num(X(s.reference)) << "\" y2=\"" << num(top + ph) << "\"/><text class=\"tick\" x=\"" << num(X(s.reference) + 3)
-      << "\" y=\"" << num(top - 5) << "\">" << xml_escape(s.reference_label) << "</text>";
+  if (!std::isnan(s.reference)) {
+    o << "<line class=\"reference\" x1=\"" << num(X(s.reference)) << "\" y1=\"" << num(top) << "\" x2=\"" << num(X(s.reference))
+      << "\" y2=\"" << num(top + ph) << "\"/>";
+    if (!s.reference_label.empty())
+      o << "<text class=\"tick\" x=\"" << num(X(s.reference) + 3) << "\" y=\"" << num(top + ph - 3) << "\">"
+        << xml_escape(s.reference_label) << "</text>";
+  }
   o << "<text class=\"axis\" x=\"" << num(left + pw / 2) << "\" y=\"" << num(top + ph + 26) << "\" text-anchor=\"middle\">"
     << xml_escape(s.value_label) << "</text>";
   o << legend_svg(legend, 8, top + ph + 42, s.width - 16, nullptr) << "</svg>";
