@@ -139,9 +139,17 @@ std::vector<std::string> key_findings(const Comparison& c) {
         ++tests;
         if (d.significant) (d.diff > 0 ? better : worse)++;
       }
-    out.push_back(std::to_string(better + worse) + " of " + std::to_string(tests) + " tests significant after Holm (" +
-                  std::to_string(better) + " favour " + c.models[m].display + ", " + std::to_string(worse) + " favour " +
-                  c.models[c.baseline].display + ").");
+    std::string line2 = std::to_string(better + worse) + " of " + std::to_string(tests) + " tests significant after Holm (" +
+                        std::to_string(better) + " favour " + c.models[m].display + ", " + std::to_string(worse) + " favour " +
+                        c.models[c.baseline].display + ")";
+    // The largest significant differences, by size.
+    std::vector<const Delta*> sig;
+    for (const auto& d : c.deltas)
+      if (d.model == m && d.significant) sig.push_back(&d);
+    std::stable_sort(sig.begin(), sig.end(), [](const Delta* a, const Delta* b) { return std::fabs(a->diff) > std::fabs(b->diff); });
+    for (size_t i = 0; i < sig.size() && i < 6; ++i)
+      line2 += std::string(i ? "; " : ": ") + c.conditions[sig[i]->condition].label + " " + points(sig[i]->diff, 1) + " pts";
+    out.push_back(line2 + (sig.size() > 6 ? "; …" : "."));
   }
   return out;
 }
