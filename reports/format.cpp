@@ -2,8 +2,11 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "reports/compare.h"
 
 #include <nlohmann/json.hpp>
+
+#include <cmath>
 
 namespace questbench {
 namespace {
@@ -206,7 +209,9 @@ json parse_report(const std::string& text, const std::string& what, const std::s
   }
   QB_CHECK(j.is_object() && j.contains("schema") && j.contains("schema_version"),
            what << ": not a questbench report (no schema / schema_version)");
-  QB_CHECK(j["schema"] == kind, what << ": is a '" << j["schema"].get<std::string>() << "' report, expected '" << kind << "'");
+  QB_CHECK(j["schema"].is_string(), what << ": schema is not a string");
+  QB_CHECK(kind.empty() || j["schema"] == kind,
+           what << ": is a '" << j["schema"].get<std::string>() << "' report, expected '" << kind << "'");
   QB_CHECK(j["schema_version"].is_number_integer(), what << ": schema_version is not an integer");
   const int version = j["schema_version"].get<int>();
   QB_CHECK(version >= 1 && version <= kSchemaVersion,
@@ -386,6 +391,47 @@ std::string attack_report_to_json(const AttackReport& r) {
     sanity.push_back({{"name", s.name}, {"model", s.model}, {"status", s.status}, {"message", s.message}});
   j["sanity_checks"] = sanity;
   return j.dump(2) + "\n";
+}
+
+AttackReport attack_report_from_json(const std::string& text, const std::string& what) {
+  json j = parse_report(text, what, "questbench.attack");
+  AttackReport r;
+  try {
+    r.context = context_from_json(j.at("context"));
+    r.dataset = dataset_from_json(j.at("dataset"));
+    for (const auto& m : j.at("models")) r.models.push_back(model_from_json(m));
+    for (const auto& m : r.models) {
+      const auto& res = j.at("results").at(m.name);
+      r.clean.push_back(clean_from_json(res.at("clean"), what));
+      for (const auto& c : res.at("attacks")) {
+        r.cells.push_back(cell_from_json(c, what));
+        QB_CHECK(r.cells.back().model == m.name, what << ": attack cell of model '" << r.cells.back().model
+                                                      << "' listed under model '" << m.name << "'");
+      }
+      for (const auto& w : res.at("worst_case")) {
+        WorstCaseCell c;
+        c.model = m.name;
+        c.norm = w.at("norm").get<std::string>();
+        c.eps = w.at("eps").get<double>();
+        c.eps_text = w.at("eps_str").get<std::string>();
+        c.attacks = w.at("attacks").get<std::vector<std::string>>();
+        c.robust_accuracy = w.at("robust_accuracy").get<double>();
+        c.robust_mask = unpack_bits(w.at("robust_bits").get<std::string>(), r.clean.back().n, what);
+        r.worst_case.push_back(std::move(c));
+      }
+    }
+    for (const auto& s : j.at("sanity_checks"))
+      r.sanity.push_back({s.at("name").get<std::string>(), s.at("model").get<std::string>(),
+                          s.at("status").get<std::string>(), s.at("message").get<std::string>()});
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(what + ": report is missing a field or has one of the wrong type (" + std::string(e.what()) + ")");
+  }
+  return r;
+}
+
+ReportSchema report_schema(const std::string& text, const std::string& what) {
+  const json j = parse_report(text, what, "");
+  return {j.at("schema").get<std::string>(), j.at("schema_version").get<int>()};
 }
 
 std::string training_log_to_json(const TrainingLog& log) {
@@ -604,6 +650,129 @@ CorruptionCell corruption_cell_from_json_line(const std::string& line, const std
   } catch (const nlohmann::json::exception& e) {
     throw Error(what + ": journal entry is missing a field (" + std::string(e.what()) + ")");
   }
+}
+
+namespace {
+
+// NaN (undefined) as JSON null.
+json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
+
+json interval_json(const Interval& ci) { return json::array({number_or_null(ci.lo), number_or_null(ci.hi)}); }
+
+const char* kind_name(ConditionKind k) {
+  switch (k) {
+    case ConditionKind::Clean: return "clean";
+    case ConditionKind::Corruption: return "corruption";
+    case ConditionKind::Attack: return "attack";
+    case ConditionKind::WorstCase: return "worst_case";
+  }
+  return "?";
+}
+
+json condition_json(const Condition& c) {
+  json j{{"kind", kind_name(c.kind)}, {"key", c.key}, {"label", c.label}};
+  if (c.kind == ConditionKind::Corruption) {
+    j["corruption"] = c.name;
+    j["group"] = c.group;
+    j["severity"] = c.severity;
+  }
+  if (c.kind == ConditionKind::Attack) j["attack"] = c.name;
+  if (c.kind == ConditionKind::Attack || c.kind == ConditionKind::WorstCase) {
+    j["norm"] = c.norm;
+    j["eps"] = c.eps;
+    j["eps_str"] = c.eps_text;
+    j["settings"] = c.settings;
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string comparison_summary_to_json(const Comparison& c) {
+  json j;
+  j["schema"] = "questbench.comparison";
+  j["schema_version"] = kSchemaVersion;
+  j["settings"] = {{"bootstrap_resamples", c.options.bootstrap},
+                   {"seed", c.options.seed},
+                   {"confidence_level", c.options.level},
+                   {"alpha", c.options.alpha},
+                   {"paired_interval", "percentile bootstrap over samples"},
+                   {"paired_test", "McNemar exact, two-sided"},
+                   {"unpaired_interval", "Newcombe hybrid score"},
+                   {"unpaired_test", "two-proportion z, pooled, two-sided"},
+                   {"correction", "Holm-Bonferroni over all tests of one model against the baseline"}};
+  json inputs = json::array();
+  for (const auto& in : c.inputs)
+    inputs.push_back({{"path", in.path},
+                      {"schema", in.schema},
+                      {"schema_version", in.schema_version},
+                      {"git_commit", in.context.git_commit},
+                      {"seed", in.context.seed},
+                      {"dataset_fingerprint", in.dataset.fingerprint},
+                      {"evaluated", in.dataset.evaluated},
+                      {"models", [&] {
+                         json names = json::array();
+                         for (const auto& m : in.models) names.push_back(m.name);
+                         return names;
+                       }()}});
+  j["inputs"] = inputs;
+  json pairings = json::array();
+  for (const auto& p : c.pairings) pairings.push_back({{"inputs", {p.a, p.b}}, {"pairable", p.pairable}, {"reasons", p.reasons}});
+  j["pairing"] = pairings;
+  json models = json::array();
+  for (const auto& m : c.models)
+    models.push_back({{"name", m.display}, {"sha256", m.sha256}, {"attention", m.attention}, {"inputs", m.reports}});
+  j["models"] = models;
+  j["baseline"] = {{"name", c.models[c.baseline].display}, {"chosen", c.baseline_reason}};
+  j["all_paired"] = c.all_paired;
+  j["warnings"] = c.warnings;
+  json headline = json::array();
+  for (const auto& row : c.headline) {
+    json values = json::object();
+    for (size_t m = 0; m < c.models.size(); ++m) {
+      const auto& cell = row.cells[m];
+      json v{{"value", number_or_null(cell.value)}};
+      if (static_cast<int>(m) != c.baseline) {
+        v["diff"] = number_or_null(cell.diff);
+        v["ci"] = interval_json(cell.ci);
+        v["p_holm"] = number_or_null(cell.p_holm);
+        v["paired"] = cell.paired;
+        v["significant"] = cell.significant;
+      }
+      values[c.models[m].display] = v;
+    }
+    headline.push_back({{"metric", row.label}, {"kind", row.kind}, {"note", row.note}, {"models", values}});
+  }
+  j["headline"] = headline;
+  json ce = json::array();
+  for (const auto& row : c.corruption_errors) {
+    json per = json::object();
+    for (size_t m = 0; m < c.models.size(); ++m)
+      per[c.models[m].display] = {{"ce", number_or_null(row.ce[m])},
+                                  {"relative_ce", number_or_null(row.relative_ce[m])},
+                                  {"mean_accuracy", number_or_null(row.mean_accuracy[m])}};
+    ce.push_back({{"corruption", row.corruption}, {"group", row.group}, {"models", per}});
+  }
+  j["corruption_errors"] = ce;
+  json deltas = json::array();
+  for (const auto& d : c.deltas)
+    deltas.push_back({{"model", c.models[d.model].display},
+                      {"baseline", c.models[d.baseline].display},
+                      {"condition", condition_json(c.conditions[d.condition])},
+                      {"inputs", {{"model", d.report_model}, {"baseline", d.report_baseline}}},
+                      {"n", {{"model", d.n_model}, {"baseline", d.n_baseline}}},
+                      {"accuracy", {{"model", d.acc_model}, {"baseline", d.acc_baseline}}},
+                      {"diff", d.diff},
+                      {"ci", interval_json(d.ci)},
+                      {"paired", d.paired},
+                      {"unpaired_reason", d.unpaired_reason},
+                      {"discordant", d.paired ? json{{"baseline_only", d.baseline_only}, {"model_only", d.model_only}} : json(nullptr)},
+                      {"test", d.test},
+                      {"p", d.p},
+                      {"p_holm", d.p_holm},
+                      {"significant", d.significant}});
+  j["deltas"] = deltas;
+  return j.dump(2) + "\n";
 }
 
 void write_report(const std::string& path, const std::string& json_text) { write_file_atomic(path, json_text); }

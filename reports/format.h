@@ -11,6 +11,8 @@ namespace questbench {
 
 inline constexpr int kSchemaVersion = 1;
 
+struct Comparison;  // reports/compare.h
+
 // Bit-packing of per-sample 0/1 vectors: base64 of bytes, sample i at byte i/8, bit i%8 (LSB first).
 std::string pack_bits(const std::vector<uint8_t>& bits);
 std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std::string& what);
@@ -19,6 +21,7 @@ std::string eval_report_to_json(const EvalReport& report);
 EvalReport eval_report_from_json(const std::string& text, const std::string& what);
 
 std::string attack_report_to_json(const AttackReport& report);
+AttackReport attack_report_from_json(const std::string& text, const std::string& what);
 // One attack cell / one clean result as a single JSON line (the journal that --resume reads).
 std::string attack_cell_to_json_line(const AttackCell& cell);
 AttackCell attack_cell_from_json_line(const std::string& line, const std::string& what);
@@ -34,6 +37,18 @@ CorruptionCell corruption_cell_from_json_line(const std::string& line, const std
 std::string training_log_to_json(const TrainingLog& log);
 // The epoch records of a training log (used to resume training).
 std::vector<EpochRecord> training_epochs_from_json(const std::string& text, const std::string& what);
+
+// The "schema" and "schema_version" of a report (e.g. "questbench.attack", 1) after checking it is JSON
+// with a supported schema_version; throws questbench::Error naming `what` otherwise.
+struct ReportSchema {
+  std::string schema;
+  int version = 0;
+};
+ReportSchema report_schema(const std::string& text, const std::string& what);
+
+// summary.json of `questbench compare`: inputs, baseline, pairing, headline and every delta
+// (schema "questbench.comparison").
+std::string comparison_summary_to_json(const Comparison& comparison);
 
 // Writes text atomically (temp + rename): a reader never sees a half-written report.
 void write_report(const std::string& path, const std::string& json_text);
