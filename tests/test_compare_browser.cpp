@@ -2,7 +2,7 @@
 // scripts/check-report-html loads report.html with every host name unresolvable and fails on any console
 // message, any error the page records, or any chart that has no data marks or did not lay them out.
 // The negative cases prove each of those failures is caught. The second test runs the embedded default
-// (shipped checkpoints, Fashion-MNIST, first 100 test images) end to end and takes a screenshot.
+// (shipped checkpoints, Fashion-MNIST, first 64 test images) end to end and takes a screenshot.
 #include "tests/catch_torch.h"  // first: see the header
 #include "common/files.h"
 #include "tests/test_support.h"
@@ -102,17 +102,21 @@ TEST_CASE("embedded default: attack + corruption runs, compare, the report rende
   const std::string ckpt = source_dir() + "/models/checkpoints/";
   const std::string models = " --model " + ckpt + "fmnist_vit_standard.safetensors --model " + ckpt + "fmnist_vit_quest.safetensors";
   std::string out;
-  REQUIRE(run_command(qb_path() + " corruption --quiet --threads 2 --dataset fashion-mnist --limit 100" + models + " -o " + dir +
-                          "/corruption.json",
-                      &out) == 0);
-  REQUIRE(run_command(qb_path() + " attack --quiet --threads 2 --dataset fashion-mnist --limit 100 --attacks fgsm,pgd --eps 0,2/255,8/255" +
-                          models + " -o " + dir + "/attack.json",
-                      &out) == 0);
+  int rc = run_command(qb_path() + " corruption --quiet --threads 1 --dataset fashion-mnist --limit 64" + models + " -o " + dir +
+                           "/corruption.json",
+                       &out);
+  INFO("corruption: " << out);
+  REQUIRE(rc == 0);
+  rc = run_command(qb_path() + " attack --quiet --threads 1 --dataset fashion-mnist --limit 64 --attacks fgsm,pgd --eps 0,2/255,8/255" +
+                       models + " -o " + dir + "/attack.json",
+                   &out);
+  INFO("attack: " << out);
+  REQUIRE(rc == 0);
   REQUIRE(run_command("cd " + dir + " && " + qb_path() + " compare corruption.json attack.json -o report", &out) == 0);
   INFO(out);
   CHECK(out.find("report: report/report.html") != std::string::npos);
   CHECK(out.find("warning") == std::string::npos);  // same samples, same seed: everything paired
-  const int rc = check_html(dir + "/report/report.html", dir + "/browser", &out, /*screenshot=*/true);
+  rc = check_html(dir + "/report/report.html", dir + "/browser", &out, /*screenshot=*/true);
   INFO(out);
   REQUIRE(rc == 0);
   // 19 corruptions x (accuracy vs severity), CE bars, heatmap, forest plot, FGSM, PGD and worst case.
