@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
@@ -181,19 +182,16 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   std::vector<uint64_t> rng_seeds;
   rng_seeds.reserve(seeds.size());
   for (uint64_t s : seeds) rng_seeds.push_back(corruption_stream_seed(s, name, severity));
-  // Work in chunks of about a million values: every image has its own stream, so chunking changes no bits,
-  // and buffers of a few MB are reused by the allocator instead of being mapped and first-touched anew.
   const int64_t n = images.size(0), per_image = 3 * images.size(2) * images.size(3);
-  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 20) / per_image);
   const bool cpu = images.is_cpu() && options.cpu_kernels;
   auto result = pooled_empty(images.sizes(), torch::TensorOptions().dtype(images.scalar_type()).device(images.device()));
-  for (int64_t start = 0; start < n; start += chunk) {
-    const int64_t count = std::min(chunk, n - start);
-    const std::vector<uint64_t> chunk_seeds(rng_seeds.begin() + start, rng_seeds.begin() + start + count);
+  // Images [start, start + count): every image has its own stream, so how the batch is split changes no bits.
+  auto run = [&](int64_t start, int64_t count) {
+    const std::vector<uint64_t> part_seeds(rng_seeds.begin() + start, rng_seeds.begin() + start + count);
     auto x = images.narrow(0, start, count).to(torch::kDouble);
     const bool gray = x.size(1) == 1;
     if (gray) x = x.expand({-1, 3, -1, -1}).contiguous();
-    const corruption::Call call{severity, table, chunk_seeds, options};
+    const corruption::Call call{severity, table, part_seeds, options};
     auto y = info.apply(x, call);
     auto target = result.narrow(0, start, count);
     const bool float_or_double = target.scalar_type() == torch::kFloat || target.scalar_type() == torch::kDouble;
@@ -204,7 +202,7 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
         is_float ? finish_gray_cpu<float>(y, target, options.quantize) : finish_gray_cpu<double>(y, target, options.quantize);
       else
         is_float ? finish_cpu<float>(y, target, options.quantize) : finish_cpu<double>(y, target, options.quantize);
-      continue;
+      return;
     }
     y = y.clamp_(0.0, 1.0);
     if (options.quantize || options.imagenet_c_jpeg) y = y.mul_(255.0).floor_().div_(255.0);
@@ -214,6 +212,24 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
       if (options.quantize) y = y.mul_(255.0).add_(1e-9).floor_().div_(255.0);
     }
     target.copy_(y);
+  };
+  // CPU: the batch splits into parts of about 64 K values (at least two per thread, equal sizes) that the
+  // threads take in turn from a shared counter (so a thread slowed by other load takes fewer); everything
+  // inside a part is single-threaded, so a call has one parallel region and each thread works on ~0.5 MB at a
+  // time. Other devices (or a single part): chunks of about a million values in turn, so buffers of a few MB
+  // are reused by the allocator instead of being mapped and first-touched anew.
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t wanted = (n * per_image + (int64_t{1} << 16) - 1) >> 16;
+  const int64_t parts = std::min(n, std::max(2 * threads, wanted));
+  if (cpu && parts > 1 && !at::in_parallel_region()) {
+    const int64_t part = (n + parts - 1) / parts, count = (n + part - 1) / part;
+    std::atomic<int64_t> next{0};
+    at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+      for (int64_t p; (p = next.fetch_add(1)) < count;) run(p * part, std::min(part, n - p * part));
+    });
+  } else {
+    const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 20) / per_image);
+    for (int64_t start = 0; start < n; start += chunk) run(start, std::min(chunk, n - start));
   }
   return result;
 }
