@@ -21,7 +21,7 @@ struct BenchCorruptionsOptions {
   std::vector<int64_t> sides = {224, 32};
   std::string corruptions = "all", image, frost_dir;
   int repeats = 3;
-  bool json = false;
+  bool json = false, tensor_ops = false;
 };
 
 void run_bench_corruptions(const BenchCorruptionsOptions& o) {
@@ -30,6 +30,7 @@ void run_bench_corruptions(const BenchCorruptionsOptions& o) {
   spec.batch = o.common.batch_size;
   spec.repeats = o.repeats;
   spec.options.frost_dir = o.frost_dir;
+  spec.options.cpu_kernels = !o.tensor_ops;
   if (o.corruptions != "all") {
     std::stringstream ss(o.corruptions);
     std::string item;
@@ -72,6 +73,7 @@ void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--frost-dir", o->frost_dir, "folder with the original frost photos (default: procedural textures)");
   cmd->add_option("--repeats", o->repeats, "timed runs per severity (best is reported)")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "one JSON object per corruption and side");
+  cmd->add_flag("--tensor-ops", o->tensor_ops, "time the tensor-op path (what non-CPU devices run) instead of the CPU kernels");
   cmd->callback([o, &runner] { runner = [o] { run_bench_corruptions(*o); }; });
 }
 

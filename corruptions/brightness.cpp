@@ -5,8 +5,10 @@ namespace questbench::corruption {
 
 torch::Tensor brightness(const torch::Tensor& x, const Call& call) {
   static const double imagenet[5] = {.1, .2, .3, .4, .5}, tiny[5] = {.1, .2, .3, .4, .5}, cifar[5] = {.05, .1, .15, .2, .3};
+  const double c = pick(call, imagenet, tiny, cifar);
+  if (cpu_kernels(x, call)) return hsv_adjust_cpu(x, HsvChannel::Value, c, 0.0);
   auto hsv = rgb_to_hsv(x);
-  hsv.v = torch::clamp(hsv.v + pick(call, imagenet, tiny, cifar), 0.0, 1.0);
+  hsv.v = torch::clamp(hsv.v + c, 0.0, 1.0);
   return hsv_to_rgb(hsv);
 }
 

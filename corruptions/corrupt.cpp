@@ -3,7 +3,13 @@
 #include "common/error.h"
 #include "corruptions/ops.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
 
 namespace questbench {
 
@@ -61,6 +67,99 @@ std::vector<uint64_t> image_seeds(uint64_t run_seed, int64_t first_index, int64_
   return seeds;
 }
 
+namespace {
+
+// Large CPU outputs come from a few reused buffers. A batch-64 224x224 float output is 38.5 MB, above glibc's
+// largest mmap threshold, so a fresh tensor is mapped and first-touched on every call (measured ~1 ms/image on
+// the benchmark VM, more than most corruptions take). Freed outputs go back to the pool (at most kPoolBuffers
+// are kept, then they are freed), so a loop over batches touches its pages once.
+constexpr size_t kPooledBytes = size_t{16} << 20, kPoolBuffers = 3;
+
+struct OutputPool {
+  std::mutex mutex;
+  std::vector<std::pair<size_t, void*>> free;  // capacity, buffer
+};
+
+OutputPool& output_pool() {
+  static OutputPool* pool = new OutputPool;  // never destroyed: tensors may be freed during exit
+  return *pool;
+}
+
+torch::Tensor pooled_empty(at::IntArrayRef sizes, const torch::TensorOptions& options) {
+  const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) * c10::elementSize(c10::typeMetaToScalarType(options.dtype()));
+  if (!options.device().is_cpu() || bytes < kPooledBytes) return torch::empty(sizes, options);
+  auto& pool = output_pool();
+  void* data = nullptr;
+  size_t capacity = 0;
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    for (size_t i = 0; i < pool.free.size(); ++i)
+      if (pool.free[i].first >= bytes && pool.free[i].first <= 2 * bytes) {
+        capacity = pool.free[i].first, data = pool.free[i].second;
+        pool.free.erase(pool.free.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+  }
+  if (!data) {
+    capacity = (bytes + 4095) / 4096 * 4096;
+    data = std::aligned_alloc(64, capacity);
+    QB_CHECK(data, "corrupt: cannot allocate " << capacity << " bytes");
+  }
+  return torch::from_blob(
+      data, sizes,
+      [capacity](void* p) {
+        auto& pool = output_pool();
+        std::lock_guard<std::mutex> lock(pool.mutex);
+        if (pool.free.size() < kPoolBuffers)
+          pool.free.emplace_back(capacity, p);
+        else
+          std::free(p);
+      },
+      options);
+}
+
+// CPU finish of one chunk: clip to [0,1], floor to 8-bit levels (quantize), cast to the output's dtype; the
+// same operations as the tensor path (NaN stays NaN like clamp).
+template <typename T>
+void finish_cpu(const torch::Tensor& y, const torch::Tensor& out, bool quantize) {
+  const double* src = y.data_ptr<double>();
+  T* dst = out.data_ptr<T>();
+  at::parallel_for(0, y.numel(), 1 << 14, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      double v = src[i];
+      v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+      if (quantize) v = std::floor(v * 255.0) / 255.0;
+      dst[i] = static_cast<T>(v);
+    }
+  });
+}
+
+// The gray version: each of the three channels clipped (and floored), their mean ((a + b) + c) / 3 like
+// mean(1), floored again with the 1e-9 guard.
+template <typename T>
+void finish_gray_cpu(const torch::Tensor& y, const torch::Tensor& out, bool quantize) {
+  const double* src = y.data_ptr<double>();
+  T* dst = out.data_ptr<T>();
+  const int64_t plane = y.size(2) * y.size(3);
+  at::parallel_for(0, y.size(0) * plane, 1 << 13, [&](int64_t first, int64_t last) {
+    corruption::for_plane_runs(first, last, plane, [&](int64_t i, int64_t p) {
+      const int64_t k = i * plane + p;
+      const double* s = src + i * 3 * plane + p;
+      double v[3];
+      for (int c = 0; c < 3; ++c) {
+        double u = s[c * plane];
+        u = u < 0.0 ? 0.0 : (u > 1.0 ? 1.0 : u);
+        v[c] = quantize ? std::floor(u * 255.0) / 255.0 : u;
+      }
+      double m = ((v[0] + v[1]) + v[2]) / 3.0;
+      if (quantize) m = std::floor(m * 255.0 + 1e-9) / 255.0;
+      dst[k] = static_cast<T>(m);
+    });
+  });
+}
+
+}  // namespace
+
 torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int severity, const std::vector<uint64_t>& seeds,
                       const CorruptionOptions& options) {
   const CorruptionInfo& info = find_corruption(name);
@@ -71,34 +170,68 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   QB_CHECK(static_cast<int64_t>(seeds.size()) == images.size(0),
            "corrupt: " << seeds.size() << " seeds for " << images.size(0) << " images");
   if (images.numel() == 0) return images.clone();
-  QB_CHECK(torch::isfinite(images).all().item<bool>(), "corrupt: images contain NaN or Inf");
-  QB_CHECK(images.min().item<double>() >= 0 && images.max().item<double>() <= 1, "corrupt: images must lie in [0,1]");
+  {
+    // One pass for both checks: NaN propagates into min and max, +-Inf shows in one of them.
+    const auto range = torch::aminmax(images);
+    const auto both = torch::stack({std::get<0>(range), std::get<1>(range)}).to(torch::kDouble).to(torch::kCPU);
+    const double lo = both[0].item<double>(), hi = both[1].item<double>();
+    QB_CHECK(std::isfinite(lo) && std::isfinite(hi), "corrupt: images contain NaN or Inf");
+    QB_CHECK(lo >= 0 && hi <= 1, "corrupt: images must lie in [0,1]");
+  }
   const auto table = resolve_table(options.table, images.size(2), images.size(3));
   std::vector<uint64_t> rng_seeds;
   rng_seeds.reserve(seeds.size());
   for (uint64_t s : seeds) rng_seeds.push_back(corruption_stream_seed(s, name, severity));
-  // Work in chunks of about a million values: every image has its own stream, so chunking changes no bits,
-  // and buffers of a few MB are reused by the allocator instead of being mapped and first-touched anew.
   const int64_t n = images.size(0), per_image = 3 * images.size(2) * images.size(3);
-  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 20) / per_image);
-  std::vector<torch::Tensor> outputs;
-  for (int64_t start = 0; start < n; start += chunk) {
-    const int64_t count = std::min(chunk, n - start);
-    const std::vector<uint64_t> chunk_seeds(rng_seeds.begin() + start, rng_seeds.begin() + start + count);
+  const bool cpu = images.is_cpu() && options.cpu_kernels;
+  auto result = pooled_empty(images.sizes(), torch::TensorOptions().dtype(images.scalar_type()).device(images.device()));
+  // Images [start, start + count): every image has its own stream, so how the batch is split changes no bits.
+  auto run = [&](int64_t start, int64_t count) {
+    const std::vector<uint64_t> part_seeds(rng_seeds.begin() + start, rng_seeds.begin() + start + count);
     auto x = images.narrow(0, start, count).to(torch::kDouble);
     const bool gray = x.size(1) == 1;
     if (gray) x = x.expand({-1, 3, -1, -1}).contiguous();
-    const corruption::Call call{severity, table, chunk_seeds, options};
-    auto y = info.apply(x, call).clamp_(0.0, 1.0);
+    const corruption::Call call{severity, table, part_seeds, options};
+    auto y = info.apply(x, call);
+    auto target = result.narrow(0, start, count);
+    const bool float_or_double = target.scalar_type() == torch::kFloat || target.scalar_type() == torch::kDouble;
+    if (cpu && !options.imagenet_c_jpeg && y.scalar_type() == torch::kDouble && float_or_double) {
+      y = y.contiguous();
+      const bool is_float = target.scalar_type() == torch::kFloat;
+      if (gray)
+        is_float ? finish_gray_cpu<float>(y, target, options.quantize) : finish_gray_cpu<double>(y, target, options.quantize);
+      else
+        is_float ? finish_cpu<float>(y, target, options.quantize) : finish_cpu<double>(y, target, options.quantize);
+      return;
+    }
+    y = y.clamp_(0.0, 1.0);
     if (options.quantize || options.imagenet_c_jpeg) y = y.mul_(255.0).floor_().div_(255.0);
-    if (options.imagenet_c_jpeg) y = jpeg_round_trip(y, 85);
+    if (options.imagenet_c_jpeg) y = jpeg_round_trip(y, 85, options.cpu_kernels);
     if (gray) {
       y = y.mean(1, /*keepdim=*/true);
       if (options.quantize) y = y.mul_(255.0).add_(1e-9).floor_().div_(255.0);
     }
-    outputs.push_back(y.to(images.scalar_type()));
+    target.copy_(y);
+  };
+  // CPU: the batch splits into parts of about 64 K values (at least two per thread, equal sizes) that the
+  // threads take in turn from a shared counter (so a thread slowed by other load takes fewer); everything
+  // inside a part is single-threaded, so a call has one parallel region and each thread works on ~0.5 MB at a
+  // time. Other devices (or a single part): chunks of about a million values in turn, so buffers of a few MB
+  // are reused by the allocator instead of being mapped and first-touched anew.
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t wanted = (n * per_image + (int64_t{1} << 16) - 1) >> 16;
+  const int64_t parts = std::min(n, std::max(2 * threads, wanted));
+  if (cpu && parts > 1 && !at::in_parallel_region()) {
+    const int64_t part = (n + parts - 1) / parts, count = (n + part - 1) / part;
+    std::atomic<int64_t> next{0};
+    at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+      for (int64_t p; (p = next.fetch_add(1)) < count;) run(p * part, std::min(part, n - p * part));
+    });
+  } else {
+    const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 20) / per_image);
+    for (int64_t start = 0; start < n; start += chunk) run(start, std::min(chunk, n - start));
   }
-  return outputs.size() == 1 ? outputs[0] : torch::cat(outputs);
+  return result;
 }
 
 }  // namespace questbench

@@ -32,6 +32,9 @@ struct CorruptionOptions {
   bool quantize = true;          // floor to 8-bit levels like the reference's np.uint8
   bool imagenet_c_jpeg = false;  // re-save as JPEG quality 85, like the released ImageNet-C files
   std::string frost_dir;         // folder with the original frost1.png .. frost5.jpg; empty = procedural textures
+  // CPU images: plain C++ loops for the hot steps (same bits as the tensor ops, tested). Off = tensor ops only,
+  // the path other devices take (for tests).
+  bool cpu_kernels = true;
 };
 
 namespace corruption {
@@ -73,6 +76,6 @@ uint64_t corruption_stream_seed(uint64_t image_seed, const std::string& name, in
 
 // JPEG encode/decode round trip (CPU, libjpeg through OpenCV, 4:2:0) of float64 RGB [N, 3, H, W] in [0,1]
 // holding 8-bit levels; returns float64 levels / 255 on the input's device.
-torch::Tensor jpeg_round_trip(const torch::Tensor& x, int quality);
+torch::Tensor jpeg_round_trip(const torch::Tensor& x, int quality, bool cpu_kernels = true);
 
 }  // namespace questbench

@@ -41,7 +41,7 @@ torch::Tensor defocus_blur(const torch::Tensor& x, const Call& call) {
   const int64_t keep = std::max({half - rows.min().item<int64_t>(), rows.max().item<int64_t>() - half,
                                  half - cols.min().item<int64_t>(), cols.max().item<int64_t>() - half});
   kernel = kernel.narrow(0, half - keep, 2 * keep + 1).narrow(1, half - keep, 2 * keep + 1);
-  return filter2d(x, kernel, Border::Reflect101);
+  return filter2d(x, kernel, Border::Reflect101, cpu_kernels(x, call));
 }
 
 }  // namespace questbench::corruption

@@ -53,7 +53,7 @@ torch::Tensor elastic_transform(const torch::Tensor& x, const Call& call) {
   auto draws = per_image_random(call.rng_seeds, [&](at::Generator& g) { return torch::rand({6 + 2 * h * w}, g, f64()); }, dev);
   auto jitter = ((draws.narrow(1, 0, 6) * 2 - 1) * c.affine).to(torch::kFloat).to(torch::kDouble).to(torch::kCPU).contiguous();
   auto fields = (draws.narrow(1, 6, 2 * h * w) * 2 - 1).view({n, 2, h, w});
-  auto disp = (gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0) * c.alpha).to(torch::kFloat).to(torch::kDouble);
+  auto disp = (gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, cpu_kernels(x, call)) * c.alpha).to(torch::kFloat).to(torch::kDouble);
 
   // Affine part: source coordinates of every output pixel under the inverse map, per image.
   const double c0 = static_cast<double>(h / 2), c1 = static_cast<double>(w / 2), s = static_cast<double>(std::min(h, w) / 3);

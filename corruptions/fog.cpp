@@ -5,15 +5,20 @@
 // only its top-left H x W is used. The uniform draws of each level come from the image's own stream.
 #include "corruptions/ops.h"
 
+#include <limits>
+
 namespace questbench::corruption {
 namespace {
 
-torch::Tensor plasma_fractal(int64_t mapsize, double decay, const Call& call, torch::Device device) {
-  const int64_t n = static_cast<int64_t>(call.rng_seeds.size());
+int64_t plasma_draws(int64_t mapsize) {
   int64_t draws = 0;
   for (int64_t s = mapsize; s >= 2; s /= 2) draws += 3 * (mapsize / s) * (mapsize / s);
-  auto uniform = per_image_random(call.rng_seeds, [&](at::Generator& g) { return torch::rand({draws}, g, f64()); }, device);
-  auto map = torch::zeros({n, mapsize, mapsize}, f64().device(device));
+  return draws;
+}
+
+torch::Tensor plasma_fractal(int64_t mapsize, double decay, const torch::Tensor& uniform) {
+  const int64_t n = uniform.size(0);
+  auto map = torch::zeros({n, mapsize, mapsize}, f64().device(uniform.device()));
   int64_t used = 0;
   double wibble = 100;
   auto noise = [&](int64_t cells) {
@@ -39,6 +44,54 @@ torch::Tensor plasma_fractal(int64_t mapsize, double decay, const Call& call, to
   return map / std::get<0>(map.flatten(1).max(1)).view({n, 1, 1});
 }
 
+// The same diamond-square steps and fog blend for one image, as loops (m: mapsize² scratch).
+void fog_cpu_one(const double* u, int64_t mapsize, double decay, double strength, const double* x, double* out, int64_t h, int64_t w,
+                 double* m) {
+  const int64_t ms = mapsize;
+  std::fill(m, m + ms * ms, 0.0);
+  double wibble = 100;
+  auto at = [&](int64_t r, int64_t c) -> double& { return m[r * ms + c]; };
+  for (int64_t s = ms; s >= 2; s /= 2) {
+    const int64_t half = s / 2, cells = ms / s;
+    auto noise = [&](int64_t k) { return wibble * (u[k] * (2 * wibble) - wibble); };
+    for (int64_t i = 0; i < cells; ++i)
+      for (int64_t j = 0; j < cells; ++j) {
+        const int64_t i1 = (i + 1) % cells, j1 = (j + 1) % cells;
+        const double sq = (at(i * s, j * s) + at(i1 * s, j * s)) + (at(i * s, j1 * s) + at(i1 * s, j1 * s));
+        at(half + i * s, half + j * s) = sq / 4 + noise(i * cells + j);
+      }
+    u += cells * cells;
+    for (int64_t i = 0; i < cells; ++i)
+      for (int64_t j = 0; j < cells; ++j) {
+        const int64_t im = (i + cells - 1) % cells, j1 = (j + 1) % cells;
+        const double left = ((at(half + i * s, half + j * s) + at(half + im * s, half + j * s)) + at(i * s, j * s)) + at(i * s, j1 * s);
+        at(i * s, half + j * s) = left / 4 + noise(i * cells + j);
+      }
+    u += cells * cells;
+    for (int64_t i = 0; i < cells; ++i)
+      for (int64_t j = 0; j < cells; ++j) {
+        const int64_t jm = (j + cells - 1) % cells, i1 = (i + 1) % cells;
+        const double top = ((at(half + i * s, half + j * s) + at(half + i * s, half + jm * s)) + at(i * s, j * s)) + at(i1 * s, j * s);
+        at(half + i * s, j * s) = top / 4 + noise(i * cells + j);
+      }
+    u += cells * cells;
+    wibble /= decay;
+  }
+  double lo = m[0];
+  for (int64_t p = 1; p < ms * ms; ++p) lo = std::min(lo, m[p]);
+  double hi = -std::numeric_limits<double>::infinity();
+  for (int64_t p = 0; p < ms * ms; ++p) hi = std::max(hi, m[p] = m[p] - lo);
+  double peak = -std::numeric_limits<double>::infinity();
+  for (int64_t p = 0; p < 3 * h * w; ++p) peak = std::max(peak, x[p]);
+  const double denominator = peak + strength;
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t r = 0; r < h; ++r)
+      for (int64_t q = 0; q < w; ++q) {
+        const int64_t p = (c * h + r) * w + q;
+        out[p] = (x[p] + strength * (m[r * ms + q] / hi)) * peak / denominator;
+      }
+}
+
 }  // namespace
 
 torch::Tensor fog(const torch::Tensor& x, const Call& call) {
@@ -53,7 +106,21 @@ torch::Tensor fog(const torch::Tensor& x, const Call& call) {
     mapsize = 1;
     while (mapsize < std::max(h, w)) mapsize *= 2;
   }
-  auto map = plasma_fractal(mapsize, decay, call, x.device()).slice(1, 0, h).slice(2, 0, w).unsqueeze(1);
+  auto uniform = per_image_fill(
+      call.rng_seeds, {plasma_draws(mapsize)}, torch::kDouble, [](at::Generator& g, torch::Tensor& out) { out.uniform_(0, 1, g); },
+      cpu_kernels(x, call) ? torch::Device(torch::kCPU) : x.device());
+  if (cpu_kernels(x, call)) {
+    auto in = x.contiguous();
+    auto out = torch::empty_like(in);
+    parallel_images(in.size(0), [&](int64_t first, int64_t last) {
+      std::vector<double> m(static_cast<size_t>(mapsize * mapsize));
+      for (int64_t i = first; i < last; ++i)
+        fog_cpu_one(uniform[i].data_ptr<double>(), mapsize, decay, strength, in[i].data_ptr<double>(), out[i].data_ptr<double>(), h, w,
+                    m.data());
+    });
+    return out;
+  }
+  auto map = plasma_fractal(mapsize, decay, uniform).slice(1, 0, h).slice(2, 0, w).unsqueeze(1);
   auto peak = std::get<0>(x.flatten(1).max(1)).view({-1, 1, 1, 1});
   return (x + strength * map) * peak / (peak + strength);
 }

@@ -20,14 +20,49 @@ torch::Tensor frost(const torch::Tensor& x, const Call& call) {
   const double wi = pick(call, image_imagenet, image_tiny, image_cifar), wf = pick(call, frost_imagenet, frost_tiny, frost_cifar);
   const int64_t h = x.size(2), w = x.size(3);
   const auto& textures = frost_textures(call.options.frost_dir, frost_texture_scale(call.table, h, w), h, w);
-  std::vector<torch::Tensor> crops;
-  for (uint64_t seed : call.rng_seeds) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    const int64_t k = torch::randint(0, 5, {1}, gen, torch::kLong).item<int64_t>();
+  // Per image: texture, top, left, each what torch::randint(0, range, {1}, gen) draws (32-bit random() % range).
+  const int64_t n = x.size(0);
+  std::vector<int64_t> pick_k(static_cast<size_t>(n)), pick_top(static_cast<size_t>(n)), pick_left(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(call.rng_seeds[static_cast<size_t>(i)]);
+    auto* g = at::check_generator<at::CPUGeneratorImpl>(gen);
+    auto draw = [&](int64_t range) {
+      QB_CHECK(range > 0, "frost: texture not larger than the image");
+      return static_cast<int64_t>(g->random() % static_cast<uint64_t>(range));
+    };
+    const int64_t k = draw(5);
     const auto& t = textures[static_cast<size_t>(k)];
-    const int64_t top = torch::randint(0, t.size(1) - h, {1}, gen, torch::kLong).item<int64_t>();
-    const int64_t left = torch::randint(0, t.size(2) - w, {1}, gen, torch::kLong).item<int64_t>();
-    crops.push_back(t.narrow(1, top, h).narrow(2, left, w));
+    pick_k[static_cast<size_t>(i)] = k;
+    pick_top[static_cast<size_t>(i)] = draw(t.size(1) - h);
+    pick_left[static_cast<size_t>(i)] = draw(t.size(2) - w);
+  }
+  if (cpu_kernels(x, call)) {
+    // wi·x + (wf·crop)/255 straight from the textures (two roundings per product, like the tensor ops).
+    auto in = x.contiguous();
+    auto out = torch::empty_like(in);
+    parallel_images(n, [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) {
+        const auto& t = textures[static_cast<size_t>(pick_k[static_cast<size_t>(i)])];
+        const int64_t th = t.size(1), tw = t.size(2), top = pick_top[static_cast<size_t>(i)], left = pick_left[static_cast<size_t>(i)];
+        const double* tex = t.data_ptr<double>();
+        const double* xi = in.data_ptr<double>() + i * 3 * h * w;
+        double* o = out.data_ptr<double>() + i * 3 * h * w;
+        for (int64_t c = 0; c < 3; ++c)
+          for (int64_t r = 0; r < h; ++r) {
+            const double* trow = tex + (c * th + top + r) * tw + left;
+            for (int64_t q = 0; q < w; ++q) {
+              const int64_t p = (c * h + r) * w + q;
+              o[p] = wi * xi[p] + wf * trow[q] / 255.0;
+            }
+          }
+      }
+    });
+    return out;
+  }
+  std::vector<torch::Tensor> crops;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& t = textures[static_cast<size_t>(pick_k[static_cast<size_t>(i)])];
+    crops.push_back(t.narrow(1, pick_top[static_cast<size_t>(i)], h).narrow(2, pick_left[static_cast<size_t>(i)], w));
   }
   auto frost_layer = torch::stack(crops).to(x.device());
   return wi * x + wf * frost_layer / 255.0;

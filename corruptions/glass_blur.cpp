@@ -22,14 +22,37 @@ torch::Tensor glass_blur(const torch::Tensor& x, const Call& call) {
   static const P cifar[5] = {{0.05, 1, 1}, {0.25, 1, 1}, {0.4, 1, 1}, {0.25, 1, 2}, {0.4, 1, 2}};
   const P c = pick(call, imagenet, tiny, cifar);
   const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3), d = c.delta;
-  auto y = torch::floor(gaussian_filter(x, c.sigma, Border::Replicate) * 255.0).clamp(0, 255);
+  auto y = torch::floor(gaussian_filter(x, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call)) * 255.0).clamp(0, 255);
 
   const int64_t rh = h - 2 * d, rw = w - 2 * d;  // the scanned region: rows and columns d+1 .. side-d
   if (rh > 0 && rw > 0) {
     const auto dev = x.device();
     const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
-    auto offsets = per_image_random(
-        call.rng_seeds, [&](at::Generator& g) { return torch::randint(-d, d, {c.iterations, rh, rw, 2}, g, long_opts); }, dev);
+    const bool cpu = cpu_kernels(x, call);
+    auto offsets = per_image_fill(
+        call.rng_seeds, {c.iterations, rh, rw, 2}, torch::kLong, [&](at::Generator& g, torch::Tensor& out) { out.random_(-d, d, g); },
+        cpu ? torch::Device(torch::kCPU) : dev);
+    if (cpu) {
+      // The scan itself, in place: descending rows and columns, pixel (all channels) <- pixel + offset.
+      y = y.contiguous();
+      double* levels = y.data_ptr<double>();
+      const int64_t* off = offsets.data_ptr<int64_t>();
+      parallel_images(n, [&](int64_t first, int64_t last) {
+        for (int64_t i = first; i < last; ++i) {
+          double* img = levels + i * ch * h * w;
+          for (int it = 0; it < c.iterations; ++it) {
+            const int64_t* o = off + ((i * c.iterations + it) * rh * rw) * 2;
+            for (int64_t r = rh - 1; r >= 0; --r)
+              for (int64_t col = rw - 1; col >= 0; --col) {
+                const int64_t k = (r * rw + col) * 2;
+                const int64_t p = (d + 1 + r) * w + (d + 1 + col), q = p + o[k + 1] * w + o[k];
+                for (int64_t cc = 0; cc < ch; ++cc) img[cc * h * w + p] = img[cc * h * w + q];
+              }
+          }
+        }
+      });
+      return gaussian_filter(y / 255.0, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
+    }
     auto rows = torch::arange(d + 1, d + 1 + rh, long_opts.device(dev)).view({rh, 1});
     auto cols = torch::arange(d + 1, d + 1 + rw, long_opts.device(dev)).view({1, rw});
     auto region = (rows * w + cols).flatten();  // linear indices of the scanned pixels
@@ -57,7 +80,7 @@ torch::Tensor glass_blur(const torch::Tensor& x, const Call& call) {
     }
     y = flat.reshape({n, ch, h, w});
   }
-  return gaussian_filter(y / 255.0, c.sigma, Border::Replicate);
+  return gaussian_filter(y / 255.0, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
 }
 
 }  // namespace questbench::corruption

@@ -9,7 +9,25 @@ torch::Tensor impulse_noise(const torch::Tensor& x, const Call& call) {
                       cifar[5] = {.01, .02, .03, .05, .07};
   const double amount = pick(call, imagenet, tiny, cifar);
   const std::vector<int64_t> shape = {2, x.size(1), x.size(2), x.size(3)};
-  auto draws = per_image_random(call.rng_seeds, [&](at::Generator& g) { return torch::rand(shape, g, f64()); }, x.device());
+  auto draws = per_image_fill(call.rng_seeds, shape, torch::kDouble, [&](at::Generator& g, torch::Tensor& out) { out.uniform_(0, 1, g); },
+                              x.device());
+  if (cpu_kernels(x, call)) {
+    // One pass: flipped values become salt (1) or pepper (0).
+    auto in = x.contiguous();
+    auto out = torch::empty_like(in);
+    const int64_t per = in[0].numel();
+    const double* d = draws.data_ptr<double>();
+    const double* src = in.data_ptr<double>();
+    double* dst = out.data_ptr<double>();
+    parallel_images(in.size(0), [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) {
+        const double* flip = d + 2 * i * per;
+        const double* salt = flip + per;
+        for (int64_t k = 0; k < per; ++k) dst[i * per + k] = flip[k] < amount ? (salt[k] < 0.5 ? 1.0 : 0.0) : src[i * per + k];
+      }
+    });
+    return out;
+  }
   auto flipped = draws.select(1, 0) < amount;
   auto salt = (draws.select(1, 1) < 0.5).to(torch::kDouble);
   return torch::where(flipped, salt, x);

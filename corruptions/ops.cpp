@@ -4,6 +4,7 @@
 #include "common/error.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 
@@ -19,15 +20,41 @@ int64_t table_side(CorruptionTable table) {
 
 torch::TensorOptions f64() { return torch::TensorOptions().dtype(torch::kDouble); }
 
+bool cpu_kernels(const torch::Tensor& x, const Call& call) { return x.is_cpu() && call.options.cpu_kernels; }
+
+void parallel_images(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 1) {
+    if (n == 1) fn(0, 1);
+    return;
+  }
+  at::parallel_for(0, n, 1, fn);
+}
+
 torch::Tensor per_image_random(const std::vector<uint64_t>& rng_seeds, const std::function<torch::Tensor(at::Generator&)>& fn,
                                torch::Device device) {
-  std::vector<torch::Tensor> draws;
-  draws.reserve(rng_seeds.size());
-  for (uint64_t seed : rng_seeds) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    draws.push_back(fn(gen));
-  }
+  std::vector<torch::Tensor> draws(rng_seeds.size());
+  parallel_images(static_cast<int64_t>(rng_seeds.size()), [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(rng_seeds[static_cast<size_t>(i)]);
+      draws[static_cast<size_t>(i)] = fn(gen);
+    }
+  });
   return torch::stack(draws).to(device);
+}
+
+torch::Tensor per_image_fill(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, torch::ScalarType dtype,
+                             const std::function<void(at::Generator&, torch::Tensor&)>& fill, torch::Device device) {
+  std::vector<int64_t> sizes = {static_cast<int64_t>(rng_seeds.size())};
+  sizes.insert(sizes.end(), shape.begin(), shape.end());
+  auto out = torch::empty(sizes, torch::TensorOptions().dtype(dtype));
+  parallel_images(static_cast<int64_t>(rng_seeds.size()), [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(rng_seeds[static_cast<size_t>(i)]);
+      auto slice = out[i];
+      fill(gen, slice);
+    }
+  });
+  return out.to(device);
 }
 
 torch::Tensor border_index(int64_t n, int64_t before, int64_t after, Border border, torch::Device device) {
@@ -98,6 +125,125 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
   return out.defined() ? out : torch::zeros_like(x);
 }
 
+namespace {
+
+bool wide_pass(int64_t taps, int64_t n) { return taps > 31 || taps > n; }
+
+std::vector<int64_t> border_vector(int64_t n, int64_t before, int64_t after, Border border) {
+  auto t = border_index(n, before, after, border, torch::kCPU);
+  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+}
+
+// filter1d's shifted-add path on every [h, w] plane of a contiguous CPU tensor.
+torch::Tensor filter1d_cpu(const torch::Tensor& x, const double* wp, int64_t taps, int64_t dim, Border border) {
+  auto in = x.contiguous();
+  const int64_t h = in.size(2), w = in.size(3), planes = in.numel() / (h * w), r = taps / 2;
+  const auto idx = border_vector(dim == 2 ? h : w, r, r, border);
+  auto out = torch::empty_like(in);
+  const double* src = in.data_ptr<double>();
+  double* dst = out.data_ptr<double>();
+  parallel_images(planes, [&](int64_t first, int64_t last) {
+    std::vector<double> pad(static_cast<size_t>(w + 2 * r));
+    for (int64_t pl = first; pl < last; ++pl) {
+      const double* s = src + pl * h * w;
+      double* d = dst + pl * h * w;
+      for (int64_t y = 0; y < h; ++y) {
+        double* o = d + y * w;
+        if (dim == 3) {
+          const double* row = s + y * w;
+          for (int64_t j = 0; j < w + 2 * r; ++j) pad[static_cast<size_t>(j)] = row[idx[static_cast<size_t>(j)]];
+          const double* p = pad.data();
+          for (int64_t c = 0; c < w; ++c) o[c] = p[c] * wp[0];
+          for (int64_t k = 1; k < taps; ++k) {
+            const double wk = wp[k];
+            const double* pk = p + k;
+            for (int64_t c = 0; c < w; ++c) o[c] = o[c] + pk[c] * wk;
+          }
+        } else {
+          const double* row0 = s + idx[static_cast<size_t>(y)] * w;
+          for (int64_t c = 0; c < w; ++c) o[c] = row0[c] * wp[0];
+          for (int64_t k = 1; k < taps; ++k) {
+            const double wk = wp[k];
+            const double* rk = s + idx[static_cast<size_t>(y + k)] * w;
+            for (int64_t c = 0; c < w; ++c) o[c] = o[c] + rk[c] * wk;
+          }
+        }
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+torch::Tensor filter1d(const torch::Tensor& x, const torch::Tensor& weights, int64_t dim, Border border, bool cpu) {
+  const int64_t taps = weights.size(0), r = taps / 2, n = x.size(dim);
+  auto w = weights.to(torch::kCPU).to(torch::kDouble).contiguous();
+  const double* wp = w.data_ptr<double>();
+  if (taps == 1 || wide_pass(taps, n)) return filter1d(x, weights, dim, border);  // x·w0 or the dense matrix: no tap sums
+  if (cpu && x.is_cpu() && x.scalar_type() == torch::kDouble) return filter1d_cpu(x, wp, taps, dim, border);
+  auto padded = dim == 2 ? pad2d(x, r, r, 0, 0, border) : pad2d(x, 0, 0, r, r, border);
+  auto out = padded.narrow(dim, 0, n) * wp[0];
+  for (int64_t k = 1; k < taps; ++k) out.add_(padded.narrow(dim, k, n) * wp[k]);
+  return out;
+}
+
+torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Border border, bool cpu) {
+  const int64_t kh = kernel.size(0), kw = kernel.size(1), h = x.size(2), w = x.size(3);
+  auto k = kernel.to(torch::kCPU).to(torch::kDouble).contiguous();
+  struct Tap {
+    int64_t i, j;
+    double k;
+  };
+  auto ka = k.accessor<double, 2>();
+  std::vector<Tap> taps;
+  for (int64_t i = 0; i < kh; ++i)
+    for (int64_t j = 0; j < kw; ++j)
+      if (ka[i][j] != 0) taps.push_back({i, j, ka[i][j]});
+  if (taps.empty()) return torch::zeros_like(x);
+  if (cpu && x.is_cpu() && x.scalar_type() == torch::kDouble) {
+    auto in = x.contiguous();
+    const int64_t planes = in.numel() / (h * w), ph = h + kh - 1, pw = w + kw - 1;
+    const auto rows = border_vector(h, kh / 2, kh / 2, border), cols = border_vector(w, kw / 2, kw / 2, border);
+    auto out = torch::empty_like(in);
+    const double* src = in.data_ptr<double>();
+    double* dst = out.data_ptr<double>();
+    parallel_images(planes, [&](int64_t first, int64_t last) {
+      std::vector<double> pad(static_cast<size_t>(ph * pw));
+      for (int64_t pl = first; pl < last; ++pl) {
+        const double* s = src + pl * h * w;
+        for (int64_t y = 0; y < ph; ++y)
+          for (int64_t c = 0; c < pw; ++c) pad[static_cast<size_t>(y * pw + c)] = s[rows[static_cast<size_t>(y)] * w + cols[static_cast<size_t>(c)]];
+        double* d = dst + pl * h * w;
+        for (int64_t y = 0; y < h; ++y) {
+          double* o = d + y * w;
+          bool first_tap = true;
+          for (const auto& t : taps) {
+            const double* p = pad.data() + (y + t.i) * pw + t.j;
+            const double kk = t.k;
+            if (first_tap)
+              for (int64_t c = 0; c < w; ++c) o[c] = p[c] * kk;
+            else
+              for (int64_t c = 0; c < w; ++c) o[c] = o[c] + p[c] * kk;
+            first_tap = false;
+          }
+        }
+      }
+    });
+    return out;
+  }
+  auto padded = pad2d(x, kh / 2, kh / 2, kw / 2, kw / 2, border);
+  torch::Tensor out;
+  for (const auto& t : taps) {
+    auto term = padded.narrow(2, t.i, h).narrow(3, t.j, w);
+    if (!out.defined())
+      out = term * t.k;
+    else
+      out.add_(term * t.k);
+  }
+  return out;
+}
+
 torch::Tensor gaussian_weights(double sigma, double truncate) {
   if (sigma <= 0) return torch::ones({1}, f64());
   const int64_t radius = static_cast<int64_t>(truncate * sigma + 0.5);
@@ -111,63 +257,138 @@ torch::Tensor gaussian_filter(const torch::Tensor& x, double sigma, Border borde
   return filter1d(filter1d(x, w, 2, border), w, 3, border);
 }
 
-namespace {
+torch::Tensor gaussian_filter(const torch::Tensor& x, double sigma, Border border, double truncate, bool cpu) {
+  auto w = gaussian_weights(sigma, truncate);
+  return filter1d(filter1d(x, w, 2, border, cpu), w, 3, border, cpu);
+}
 
-// One axis of the clipped zoom: (lower index, upper index, weight of upper) for each output position.
-struct ZoomAxis {
-  torch::Tensor lo, hi, t;
-};
-
-ZoomAxis zoom_axis(int64_t side, double z, torch::Device device) {
+ZoomAxis zoom_axis(int64_t side, double z) {
   const int64_t span = static_cast<int64_t>(std::ceil(side / z));
   const int64_t top = (side - span) / 2;
   const int64_t out = static_cast<int64_t>(std::llround(span * z));
   const int64_t trim = (out - side) / 2;
-  std::vector<int64_t> lo(side), hi(side);
-  std::vector<double> t(side);
+  ZoomAxis a;
+  a.lo.resize(static_cast<size_t>(side));
+  a.hi.resize(static_cast<size_t>(side));
+  a.t.resize(static_cast<size_t>(side));
   const double step = out > 1 ? static_cast<double>(span - 1) / static_cast<double>(out - 1) : 0.0;
   for (int64_t o = 0; o < side; ++o) {
     const double coord = static_cast<double>(o + trim) * step;
     int64_t l = static_cast<int64_t>(std::floor(coord));
     l = std::min(std::max(l, int64_t{0}), span - 1);
-    lo[o] = l + top;
-    hi[o] = std::min(l + 1, span - 1) + top;
-    t[o] = coord - static_cast<double>(l);
+    a.lo[static_cast<size_t>(o)] = l + top;
+    a.hi[static_cast<size_t>(o)] = std::min(l + 1, span - 1) + top;
+    a.t[static_cast<size_t>(o)] = coord - static_cast<double>(l);
   }
-  return {torch::tensor(lo).to(device), torch::tensor(hi).to(device), torch::tensor(t, f64()).to(device)};
+  return a;
+}
+
+torch::Tensor clipped_zoom(const torch::Tensor& x, double z) {
+  const int64_t h = x.size(2), w = x.size(3);
+  const auto r = zoom_axis(h, z), c = zoom_axis(w, z);
+  const auto dev = x.device();
+  auto index = [&](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kLong).to(dev); };
+  auto ty = torch::tensor(r.t, f64()).to(dev).view({1, 1, h, 1}).to(x.scalar_type());
+  auto tx = torch::tensor(c.t, f64()).to(dev).view({1, 1, 1, w}).to(x.scalar_type());
+  // lo + t·(hi - lo) as three rounded steps (the CPU loops do the same; torch::lerp may fuse them).
+  auto lo = x.index_select(2, index(r.lo));
+  auto rows = lo + ty * (x.index_select(2, index(r.hi)) - lo);
+  auto left = rows.index_select(3, index(c.lo));
+  return left + tx * (rows.index_select(3, index(c.hi)) - left);
+}
+
+namespace {
+
+struct MotionTaps {
+  std::vector<double> kernel;
+  std::vector<int64_t> ox, oy;  // per image: width offsets each
+};
+
+MotionTaps motion_taps(double radius, double sigma, const std::vector<double>& angles_deg) {
+  const int64_t width = 2 * static_cast<int64_t>(std::ceil(radius)) + 1;
+  MotionTaps t;
+  t.kernel.resize(static_cast<size_t>(width));
+  double total = 0;
+  for (int64_t i = 0; i < width; ++i) total += t.kernel[static_cast<size_t>(i)] = std::exp(-static_cast<double>(i * i) / (2 * sigma * sigma));
+  for (auto& k : t.kernel) k /= total;
+  for (double angle : angles_deg) {
+    const double a = angle * M_PI / 180.0;
+    for (int64_t i = 0; i < width; ++i) {
+      t.ox.push_back(static_cast<int64_t>(std::ceil(static_cast<double>(i) * std::cos(a) - 0.5)));
+      t.oy.push_back(static_cast<int64_t>(std::ceil(static_cast<double>(i) * std::sin(a) - 0.5)));
+    }
+  }
+  return t;
+}
+
+// Row by row: each output row accumulates the taps in order (tap 0 = k0·x, then += k_i·x_i, rounded twice
+// per tap like the tensor path), edge pixels by clamping, then floor(acc + 1e-6) clipped to 0..255.
+torch::Tensor motion_blur_levels_cpu(const torch::Tensor& x, const MotionTaps& t) {
+  auto in = x.contiguous();
+  const int64_t n = in.size(0), ch = in.size(1), h = in.size(2), w = in.size(3);
+  const int64_t width = static_cast<int64_t>(t.kernel.size());
+  auto out = torch::empty_like(in);
+  const double* src = in.data_ptr<double>();
+  double* dst = out.data_ptr<double>();
+  parallel_images(n * ch, [&](int64_t first, int64_t last) {
+    std::vector<double> acc(static_cast<size_t>(w));
+    for (int64_t pl = first; pl < last; ++pl) {
+      const int64_t img = pl / ch;
+      const int64_t* ox = &t.ox[static_cast<size_t>(img * width)];
+      const int64_t* oy = &t.oy[static_cast<size_t>(img * width)];
+      const double* plane = src + pl * h * w;
+      double* out_plane = dst + pl * h * w;
+      for (int64_t y = 0; y < h; ++y) {
+        for (int64_t i = 0; i < width; ++i) {
+          const double k = t.kernel[static_cast<size_t>(i)];
+          const double* row = plane + std::min(std::max(y + oy[i], int64_t{0}), h - 1) * w;
+          const int64_t dx = ox[i];
+          // columns whose source x + dx lies inside the row: [lo, hi)
+          const int64_t lo = std::min(std::max(-dx, int64_t{0}), w), hi = std::max(std::min(w - dx, w), lo);
+          double* a = acc.data();
+          if (i == 0) {
+            for (int64_t c = 0; c < lo; ++c) a[c] = row[0] * k;
+            for (int64_t c = lo; c < hi; ++c) a[c] = row[c + dx] * k;
+            for (int64_t c = hi; c < w; ++c) a[c] = row[w - 1] * k;
+          } else {
+            const double left = row[0] * k, right = row[w - 1] * k;
+            for (int64_t c = 0; c < lo; ++c) a[c] = a[c] + left;
+            for (int64_t c = lo; c < hi; ++c) a[c] = a[c] + row[c + dx] * k;
+            for (int64_t c = hi; c < w; ++c) a[c] = a[c] + right;
+          }
+        }
+        double* o = out_plane + y * w;
+        for (int64_t c = 0; c < w; ++c) {
+          const double v = std::floor(acc[static_cast<size_t>(c)] + 1e-6);
+          o[c] = v < 0.0 ? 0.0 : (v > 255.0 ? 255.0 : v);
+        }
+      }
+    }
+  });
+  return out;
 }
 
 }  // namespace
 
-torch::Tensor clipped_zoom(const torch::Tensor& x, double z) {
-  const int64_t h = x.size(2), w = x.size(3);
-  const auto r = zoom_axis(h, z, x.device()), c = zoom_axis(w, z, x.device());
-  auto ty = r.t.view({1, 1, h, 1}).to(x.scalar_type()), tx = c.t.view({1, 1, 1, w}).to(x.scalar_type());
-  auto rows = torch::lerp(x.index_select(2, r.lo), x.index_select(2, r.hi), ty);
-  return torch::lerp(rows.index_select(3, c.lo), rows.index_select(3, c.hi), tx);
-}
-
-torch::Tensor motion_blur_levels(const torch::Tensor& x, double radius, double sigma, const std::vector<double>& angles_deg) {
-  const int64_t width = 2 * static_cast<int64_t>(std::ceil(radius)) + 1;
+torch::Tensor motion_blur_levels(const torch::Tensor& x, double radius, double sigma, const std::vector<double>& angles_deg,
+                                 bool cpu) {
+  const auto taps = motion_taps(radius, sigma, angles_deg);
+  if (cpu && x.is_cpu()) return motion_blur_levels_cpu(x, taps);
+  const int64_t width = static_cast<int64_t>(taps.kernel.size());
   const int64_t h = x.size(2), w = x.size(3), p = width - 1;
-  std::vector<double> kernel(width);
-  double total = 0;
-  for (int64_t i = 0; i < width; ++i) total += kernel[i] = std::exp(-static_cast<double>(i * i) / (2 * sigma * sigma));
-  for (auto& k : kernel) k /= total;
   auto padded = pad2d(x, p, p, p, p, Border::Replicate);
   auto out = torch::empty_like(x);
   for (int64_t n = 0; n < x.size(0); ++n) {
-    const double a = angles_deg[n] * M_PI / 180.0;
     auto src = padded[n];
     auto acc = out[n];
     for (int64_t i = 0; i < width; ++i) {
-      const int64_t ox = static_cast<int64_t>(std::ceil(static_cast<double>(i) * std::cos(a) - 0.5));
-      const int64_t oy = static_cast<int64_t>(std::ceil(static_cast<double>(i) * std::sin(a) - 0.5));
+      const int64_t ox = taps.ox[static_cast<size_t>(n * width + i)], oy = taps.oy[static_cast<size_t>(n * width + i)];
       auto term = src.narrow(1, p + oy, h).narrow(2, p + ox, w);
+      // mul, then add: two roundings per tap, like the CPU loop (add_ with alpha may fuse them).
       if (i == 0)
-        acc.copy_(term * kernel[0]);
+        acc.copy_(term * taps.kernel[0]);
       else
-        acc.add_(term, kernel[i]);
+        acc.add_(term * taps.kernel[static_cast<size_t>(i)]);
     }
   }
   // ImageMagick's result floors (checked against Wand: exact but for ~0.2 % of pixels off by one); the
@@ -204,17 +425,15 @@ torch::Tensor hsv_to_rgb(const Hsv& c) {
   return torch::stack({select(r_opts), select(g_opts), select(b_opts)}, 1);
 }
 
-namespace {
-
-constexpr int kPrecisionBits = 22;  // Pillow's 8-bit resampling precision (32 - 8 - 2)
-
-// Pillow's BOX coefficients for `in` -> `out` samples as fixed-point integers in a dense [out, in] matrix.
-torch::Tensor box_coefficients(int64_t in, int64_t out) {
+PilTaps pil_box_taps(int64_t in, int64_t out) {
   const double scale = static_cast<double>(in) / static_cast<double>(out);
   const double filterscale = std::max(scale, 1.0);
   const double support = 0.5 * filterscale;
-  auto k = torch::zeros({out, in}, f64());
-  auto acc = k.accessor<double, 2>();
+  PilTaps t;
+  t.stride = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  t.first.assign(static_cast<size_t>(out), 0);
+  t.count.assign(static_cast<size_t>(out), 0);
+  t.coeff.assign(static_cast<size_t>(out * t.stride), 0);
   for (int64_t xx = 0; xx < out; ++xx) {
     const double center = (static_cast<double>(xx) + 0.5) * scale;
     const int64_t xmin = std::max<int64_t>(0, static_cast<int64_t>(center - support + 0.5));
@@ -227,11 +446,83 @@ torch::Tensor box_coefficients(int64_t in, int64_t out) {
       w.push_back(v);
       total += v;
     }
+    QB_CHECK(xmax - xmin <= t.stride, "pixelate: BOX support " << xmax - xmin << " exceeds " << t.stride);
+    t.first[xx] = xmin;
+    t.count[xx] = xmax - xmin;
     for (int64_t x = xmin; x < xmax; ++x) {
       const double normalized = total != 0 ? w[x - xmin] / total : 0.0;
-      acc[xx][x] = static_cast<double>(static_cast<int64_t>(0.5 + normalized * (1 << kPrecisionBits)));
+      t.coeff[xx * t.stride + (x - xmin)] = static_cast<int64_t>(0.5 + normalized * (1 << kPilPrecisionBits));
     }
   }
+  return t;
+}
+
+namespace {
+
+inline double clip01(double v) { return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v); }
+
+// ATen's floating remainder: fmod, moved into the divisor's sign (fmod(a, b) is a itself when |a| < |b|,
+// the common case here, which skips the libm call).
+inline double remainder(double a, double b) {
+  double mod = std::abs(a) < std::abs(b) ? a : std::fmod(a, b);
+  if (mod != 0 && ((b < 0) != (mod < 0))) mod += b;
+  return mod;
+}
+
+}  // namespace
+
+torch::Tensor hsv_adjust_cpu(const torch::Tensor& x, HsvChannel channel, double a, double b) {
+  auto in = x.contiguous();
+  const int64_t n = in.size(0), plane = in.size(2) * in.size(3);
+  auto out = torch::empty_like(in);
+  const double* src = in.data_ptr<double>();
+  double* dst = out.data_ptr<double>();
+  at::parallel_for(0, n * plane, 4096, [&](int64_t first, int64_t last) {
+    for_plane_runs(first, last, plane, [&](int64_t i, int64_t p) {
+      const double* s3 = src + i * 3 * plane + p;
+      double* d3 = dst + i * 3 * plane + p;
+      const double r = s3[0], g = s3[plane], bl = s3[2 * plane];
+      // rgb_to_hsv
+      double v = std::max(std::max(r, g), bl);
+      const double delta = v - std::min(std::min(r, g), bl);
+      const double safe_delta = delta == 0 ? 1.0 : delta;
+      double s = delta == 0 ? 0.0 : delta / (v == 0 ? 1.0 : v);
+      double h = bl == v ? 4.0 + (r - g) / safe_delta : (g == v ? 2.0 + (bl - r) / safe_delta : (g - bl) / safe_delta);
+      h = remainder(h / 6.0, 1.0);
+      if (delta == 0) h = 0.0;
+      if (channel == HsvChannel::Value)
+        v = clip01(v + a);
+      else
+        s = clip01(s * a + b);
+      // hsv_to_rgb
+      const double hi = std::floor(h * 6.0);
+      const double f = h * 6.0 - hi;
+      const double pp = v * (1.0 - s), q = v * (1.0 - f * s), t = v * (1.0 - (1.0 - f) * s);
+      const double sector = remainder(hi, 6.0);
+      double rr, gg, bb;
+      if (sector == 0) rr = v, gg = t, bb = pp;
+      else if (sector == 1) rr = q, gg = v, bb = pp;
+      else if (sector == 2) rr = pp, gg = v, bb = t;
+      else if (sector == 3) rr = pp, gg = q, bb = v;
+      else if (sector == 4) rr = t, gg = pp, bb = v;
+      else rr = v, gg = pp, bb = q;
+      d3[0] = rr, d3[plane] = gg, d3[2 * plane] = bb;
+    });
+  });
+  return out;
+}
+
+namespace {
+
+constexpr int kPrecisionBits = kPilPrecisionBits;
+
+// Pillow's BOX coefficients for `in` -> `out` samples as fixed-point integers in a dense [out, in] matrix.
+torch::Tensor box_coefficients(int64_t in, int64_t out) {
+  const auto taps = pil_box_taps(in, out);
+  auto k = torch::zeros({out, in}, f64());
+  auto acc = k.accessor<double, 2>();
+  for (int64_t xx = 0; xx < out; ++xx)
+    for (int64_t j = 0; j < taps.count[xx]; ++j) acc[xx][taps.first[xx] + j] = static_cast<double>(taps.coeff[xx * taps.stride + j]);
   return k;
 }
 

@@ -32,10 +32,33 @@ const T& pick(const Call& call, const T (&imagenet)[5], const T (&tiny)[5], cons
 int64_t table_side(CorruptionTable table);
 
 // Draws with each image's own CPU generator and stacks the results on `device`: fn(generator) returns one
-// image's tensor (all the same shape). The draws of an image never depend on the other images.
+// image's tensor (all the same shape). Images are drawn in parallel (at::parallel_for); the draws of an image
+// never depend on the other images or on the thread count.
 torch::Tensor per_image_random(const std::vector<uint64_t>& rng_seeds, const std::function<torch::Tensor(at::Generator&)>& fn,
                                torch::Device device);
+// Same, filling a preallocated [N, shape...] CPU tensor of `dtype` in place: fill(generator, slice) writes image
+// i's slice, e.g. with slice.uniform_(0, 1, g) / normal_(m, s, g) / random_(lo, hi, g), which is exactly what
+// torch::rand / normal / randint draw. Returns it on `device`.
+torch::Tensor per_image_fill(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, torch::ScalarType dtype,
+                             const std::function<void(at::Generator&, torch::Tensor&)>& fill, torch::Device device);
 torch::TensorOptions f64();
+
+// CPU kernels: a corruption may run plain C++ loops over contiguous CPU data when cpu_kernels(x, call) holds
+// (x on the CPU and CorruptionOptions::cpu_kernels on); otherwise it runs tensor ops (any device). On the CPU
+// both give the same bits (tests force the tensor path and compare). The kernels' translation unit is built
+// without floating-point contraction, so a*b+c rounds twice like two tensor ops.
+bool cpu_kernels(const torch::Tensor& x, const Call& call);
+// fn(first, last) over images [0, n), split across the intra-op threads (one image per grain).
+void parallel_images(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+// fn(image, pixel) for the flat indices [first, last) of images of `plane` pixels, without a division per pixel.
+template <typename F>
+inline void for_plane_runs(int64_t first, int64_t last, int64_t plane, F&& fn) {
+  int64_t i = first / plane, p = first % plane;
+  for (int64_t k = first; k < last; ++k) {
+    fn(i, p);
+    if (++p == plane) p = 0, ++i;
+  }
+}
 
 enum class Border {
   Replicate,   // aaa|abcd|ddd: scipy/skimage 'nearest', OpenCV BORDER_REPLICATE, ImageMagick edge pixels
@@ -56,15 +79,29 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
 torch::Tensor gaussian_weights(double sigma, double truncate = 4.0);
 // skimage.filters.gaussian / scipy gaussian_filter over rows, then columns (channels separate).
 torch::Tensor gaussian_filter(const torch::Tensor& x, double sigma, Border border, double truncate = 4.0);
+// The corruptions' versions of the three: every tap adds a rounded product to the rounded sum (two roundings,
+// the same on every CPU; the ones above use add_ with alpha, which ATen may fuse into an FMA, and stay for the
+// frost textures). cpu: plain loops per plane when x is a CPU float64 tensor, the same bits as the tensor ops.
+torch::Tensor filter1d(const torch::Tensor& x, const torch::Tensor& weights, int64_t dim, Border border, bool cpu);
+torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Border border, bool cpu);
+torch::Tensor gaussian_filter(const torch::Tensor& x, double sigma, Border border, double truncate, bool cpu);
 
 // The reference's clipped_zoom: crop the central ceil(side/z) span of each axis, zoom by z with scipy's
 // align-corners bilinear mapping (output round(span·z)), crop the central side x side.
 torch::Tensor clipped_zoom(const torch::Tensor& x, double z);
+// One axis of it: output o interpolates lo[o] + t[o]·(hi[o] - lo[o]) (indices into the full axis).
+struct ZoomAxis {
+  std::vector<int64_t> lo, hi;
+  std::vector<double> t;
+};
+ZoomAxis zoom_axis(int64_t side, double z);
 
 // ImageMagick 6 MotionBlurImage on 8-bit levels (x holds integers 0..255): one-sided kernel of
 // 2·ceil(radius)+1 taps exp(-i²/2σ²), tap i at (ceil(i·cos θ - 0.5), ceil(i·sin θ - 0.5)), edge pixels,
 // floored to integers like the reference's PNG round trip. `angles_deg` has one angle per image.
-torch::Tensor motion_blur_levels(const torch::Tensor& x, double radius, double sigma, const std::vector<double>& angles_deg);
+// cpu: the CPU loop (when x is on the CPU), same bits as the tensor path.
+torch::Tensor motion_blur_levels(const torch::Tensor& x, double radius, double sigma, const std::vector<double>& angles_deg,
+                                 bool cpu);
 
 // scikit-image rgb2hsv / hsv2rgb on [N, 3, H, W] (hue in [0,1)).
 struct Hsv {
@@ -72,9 +109,22 @@ struct Hsv {
 };
 Hsv rgb_to_hsv(const torch::Tensor& x);
 torch::Tensor hsv_to_rgb(const Hsv& hsv);
+// The HSV round trip with one channel changed, as one per-pixel loop over a CPU [N, 3, H, W] float64 tensor
+// (the same operations as rgb_to_hsv / hsv_to_rgb): Value: v = clip(v + a, 0, 1); Saturation:
+// s = clip(s·a + b, 0, 1).
+enum class HsvChannel { Value, Saturation };
+torch::Tensor hsv_adjust_cpu(const torch::Tensor& x, HsvChannel channel, double a, double b);
 
 // PIL Image.resize((out_w, out_h), BOX) on 8-bit levels (integers 0..255 as float64): horizontal pass
 // first into an 8-bit intermediate, 22-bit fixed-point weights, like Pillow.
 torch::Tensor pil_box_resize(const torch::Tensor& levels, int64_t out_h, int64_t out_w);
+// Pillow's BOX taps for `in` -> `out` samples: output o sums inputs first[o] .. first[o] + count[o] - 1 with
+// the fixed-point weights coeff[o * stride + j] (22 bits); result (sum + 2^21) >> 22 clipped to 0..255.
+constexpr int kPilPrecisionBits = 22;  // Pillow's 8-bit resampling precision (32 - 8 - 2)
+struct PilTaps {
+  std::vector<int64_t> first, count, coeff;
+  int64_t stride = 0;
+};
+PilTaps pil_box_taps(int64_t in, int64_t out);
 
 }  // namespace questbench::corruption

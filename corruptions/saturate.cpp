@@ -8,8 +8,10 @@ torch::Tensor saturate(const torch::Tensor& x, const Call& call) {
   static const double scale_imagenet[5] = {0.3, 0.1, 2, 5, 20}, scale_tiny[5] = {0.3, 0.1, 2, 5, 30},
                       scale_cifar[5] = {0.3, 0.1, 1.5, 2, 2.5};
   static const double add_all[5] = {0, 0, 0, 0.1, 0.2};
+  const double scale = pick(call, scale_imagenet, scale_tiny, scale_cifar), add = pick(call, add_all, add_all, add_all);
+  if (cpu_kernels(x, call)) return hsv_adjust_cpu(x, HsvChannel::Saturation, scale, add);
   auto hsv = rgb_to_hsv(x);
-  hsv.s = torch::clamp(hsv.s * pick(call, scale_imagenet, scale_tiny, scale_cifar) + pick(call, add_all, add_all, add_all), 0.0, 1.0);
+  hsv.s = torch::clamp(hsv.s * scale + add, 0.0, 1.0);
   return hsv_to_rgb(hsv);
 }
 

@@ -10,12 +10,14 @@ torch::Tensor shot_noise(const torch::Tensor& x, const Call& call) {
   static const double imagenet[5] = {60, 25, 12, 5, 3}, tiny[5] = {250, 100, 50, 30, 15}, cifar[5] = {500, 250, 100, 75, 50};
   const double c = pick(call, imagenet, tiny, cifar);
   auto rates = (x * c).to(torch::kCPU);
-  std::vector<torch::Tensor> out;
-  for (size_t i = 0; i < call.rng_seeds.size(); ++i) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(call.rng_seeds[i]);
-    out.push_back(torch::poisson(rates[static_cast<int64_t>(i)], gen));
-  }
-  return torch::stack(out).to(x.device()) / c;
+  auto out = torch::empty_like(rates);
+  parallel_images(rates.size(0), [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(call.rng_seeds[static_cast<size_t>(i)]);
+      out[i].copy_(torch::poisson(rates[i], gen));
+    }
+  });
+  return out.to(x.device()).div_(c);
 }
 
 }  // namespace questbench::corruption

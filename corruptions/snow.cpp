@@ -28,18 +28,49 @@ torch::Tensor snow(const torch::Tensor& x, const Call& call) {
   const P c = pick(call, imagenet, tiny, cifar);
   const int64_t h = x.size(2), w = x.size(3);
   // Per image: the H x W normal field, then the blur angle.
-  auto draws = per_image_random(
-      call.rng_seeds,
-      [&](at::Generator& g) {
-        return torch::cat({torch::normal(c.loc, c.scale, {h * w}, g, f64()), torch::rand({1}, g, f64()) * 90.0 - 135.0});
+  const bool cpu = cpu_kernels(x, call);
+  auto draws = per_image_fill(
+      call.rng_seeds, {h * w + 1}, torch::kDouble,
+      [&](at::Generator& g, torch::Tensor& out) {  // = cat(torch::normal(loc, scale, {h w}, g), torch::rand({1}, g) * 90 - 135)
+        out.narrow(0, 0, h * w).normal_(c.loc, c.scale, g);
+        out.narrow(0, h * w, 1).uniform_(0, 1, g).mul_(90.0).sub_(135.0);
       },
-      x.device());
+      cpu ? torch::Device(torch::kCPU) : x.device());
   auto angles_t = draws.select(1, h * w).to(torch::kCPU).contiguous();
   std::vector<double> angles(angles_t.data_ptr<double>(), angles_t.data_ptr<double>() + angles_t.numel());
   auto layer = clipped_zoom(draws.narrow(1, 0, h * w).view({-1, 1, h, w}), c.zoom);
   layer = torch::where(layer < c.threshold, torch::zeros_like(layer), layer);
   layer = torch::floor(layer.clamp(0, 1) * 255.0);
-  layer = (motion_blur_levels(layer, c.radius, c.sigma, angles) / 255.0).to(torch::kFloat);
+  if (cpu) {
+    // The float32 blend as one loop: x·mix + (1-mix)·max(x, 1.5·gray + 0.5) + layer + layer rotated by 180°.
+    auto levels = motion_blur_levels(layer, c.radius, c.sigma, angles, true).contiguous();
+    auto in = x.contiguous();
+    auto out = torch::empty_like(in);
+    const float mix = static_cast<float>(c.mix), rest = static_cast<float>(1 - c.mix);
+    const int64_t hw = h * w;
+    parallel_images(in.size(0), [&](int64_t first, int64_t last) {
+      std::vector<float> layer32(static_cast<size_t>(hw));
+      for (int64_t i = first; i < last; ++i) {
+        const double* lev = levels.data_ptr<double>() + i * hw;
+        for (int64_t p = 0; p < hw; ++p) layer32[static_cast<size_t>(p)] = static_cast<float>(lev[p] / 255.0);
+        const double* xi = in.data_ptr<double>() + i * 3 * hw;
+        double* o = out.data_ptr<double>() + i * 3 * hw;
+        for (int64_t p = 0; p < hw; ++p) {
+          const float r = static_cast<float>(xi[p]), g = static_cast<float>(xi[hw + p]), b = static_cast<float>(xi[2 * hw + p]);
+          const float gray = (r * 0.299f + g * 0.587f) + b * 0.114f;
+          const float bright = gray * 1.5f + 0.5f;
+          const float add = layer32[static_cast<size_t>(p)], flipped = layer32[static_cast<size_t>(hw - 1 - p)];
+          const float v[3] = {r, g, b};
+          for (int ch = 0; ch < 3; ++ch) {
+            const float whitened = mix * v[ch] + rest * std::max(v[ch], bright);
+            o[ch * hw + p] = static_cast<double>((whitened + add) + flipped);
+          }
+        }
+      }
+    });
+    return out;
+  }
+  layer = (motion_blur_levels(layer, c.radius, c.sigma, angles, false) / 255.0).to(torch::kFloat);
 
   auto x32 = x.to(torch::kFloat);
   auto gray = (x32.select(1, 0) * 0.299f + x32.select(1, 1) * 0.587f + x32.select(1, 2) * 0.114f).unsqueeze(1);

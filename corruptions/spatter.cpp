@@ -7,6 +7,8 @@
 // OpenCV's Canny, distanceTransform, equalizeHist, filter2D and blur are re-expressed as tensor ops.
 #include "corruptions/ops.h"
 
+#include <limits>
+
 namespace questbench::corruption {
 namespace {
 
@@ -94,6 +96,192 @@ torch::Tensor box3_levels(const torch::Tensor& x) {  // cv2.blur(3x3) on 8-bit i
   return torch::round(filter2d(x, torch::ones({3, 3}, f64()), Border::Reflect101) / 9.0);
 }
 
+// ---- CPU kernels: the water branch after the smoothed liquid, per image, the same operations as above ----
+
+template <typename T>
+T* scratch(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// Reflect101 / Replicate index of p in [0, n).
+inline int64_t reflect101(int64_t p, int64_t n) {
+  if (n == 1) return 0;
+  if (p < 0) return -p;
+  if (p >= n) return 2 * n - 2 - p;
+  return p;
+}
+inline int64_t replicate(int64_t p, int64_t n) { return p < 0 ? 0 : (p >= n ? n - 1 : p); }
+
+// canny() on one image of integer levels: edges (0/1).
+void canny_cpu(const double* level, int64_t h, int64_t w, double low, double high, double* mag, uint8_t* dir, uint8_t* edges,
+               std::vector<int64_t>& stack) {
+  for (int64_t y = 0; y < h; ++y) {
+    const double* up = level + replicate(y - 1, h) * w;
+    const double* mid = level + y * w;
+    const double* down = level + replicate(y + 1, h) * w;
+    for (int64_t x = 0; x < w; ++x) {
+      const int64_t l = replicate(x - 1, w), r = replicate(x + 1, w);
+      const double gx = (up[r] - up[l]) + 2 * (mid[r] - mid[l]) + (down[r] - down[l]);
+      const double gy = (down[l] + 2 * down[x] + down[r]) - (up[l] + 2 * up[x] + up[r]);
+      const double ax = std::abs(gx), ay = std::abs(gy) * 32768.0;
+      const double tg22 = ax * 13573.0, tg67 = tg22 + ax * 65536.0;
+      mag[y * w + x] = ax + std::abs(gy);
+      dir[y * w + x] = ay < tg22 ? 0 : (ay > tg67 ? 1 : (gx * gy < 0 ? 2 : 3));
+    }
+  }
+  auto m = [&](int64_t y, int64_t x) { return y < 0 || y >= h || x < 0 || x >= w ? 0.0 : mag[y * w + x]; };
+  stack.clear();
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const double v = mag[y * w + x];
+      bool keep;
+      switch (dir[y * w + x]) {
+        case 0: keep = v > m(y, x - 1) && v >= m(y, x + 1); break;
+        case 1: keep = v > m(y - 1, x) && v >= m(y + 1, x); break;
+        case 2: keep = v > m(y - 1, x + 1) && v > m(y + 1, x - 1); break;
+        default: keep = v > m(y - 1, x - 1) && v > m(y + 1, x + 1); break;
+      }
+      const bool candidate = keep && v > low;
+      edges[y * w + x] = candidate ? 1 : 0;  // 1 = candidate, 2 = edge
+      if (candidate && v > high) {
+        edges[y * w + x] = 2;
+        stack.push_back(y * w + x);
+      }
+    }
+  // Hysteresis: every candidate 8-connected (through candidates) to a strong edge.
+  while (!stack.empty()) {
+    const int64_t p = stack.back();
+    stack.pop_back();
+    const int64_t y = p / w, x = p % w;
+    for (int64_t dy = -1; dy <= 1; ++dy)
+      for (int64_t dx = -1; dx <= 1; ++dx) {
+        const int64_t yy = y + dy, xx = x + dx;
+        if (yy < 0 || yy >= h || xx < 0 || xx >= w || edges[yy * w + xx] != 1) continue;
+        edges[yy * w + xx] = 2;
+        stack.push_back(yy * w + xx);
+      }
+  }
+  for (int64_t p = 0; p < h * w; ++p) edges[p] = edges[p] == 2;
+}
+
+// chamfer_distance() on one image: the fixed point of d = min(d, d[neighbour] + cost) (which the tensor
+// iteration reaches for every value <= limit), by forward/backward raster sweeps until nothing changes.
+void chamfer_cpu(const uint8_t* is_zero, int64_t h, int64_t w, double* d) {
+  struct Step {
+    int64_t dy, dx;
+    double cost;
+  };
+  // Forward half (neighbours before the pixel in raster order); the backward half mirrors it.
+  static const Step forward[8] = {{-2, -1, 2.1969}, {-2, 1, 2.1969}, {-1, -2, 2.1969}, {-1, -1, 1.4},
+                                  {-1, 0, 1.0},     {-1, 1, 1.4},    {-1, 2, 2.1969},  {0, -1, 1.0}};
+  for (int64_t p = 0; p < h * w; ++p) d[p] = is_zero[p] ? 0.0 : 1e6;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int pass = 0; pass < 2; ++pass) {
+      const int64_t sign = pass == 0 ? 1 : -1;
+      for (int64_t i = 0; i < h; ++i) {
+        const int64_t y = pass == 0 ? i : h - 1 - i;
+        for (int64_t j = 0; j < w; ++j) {
+          const int64_t x = pass == 0 ? j : w - 1 - j;
+          double best = d[y * w + x];
+          for (const auto& s : forward) {
+            const int64_t yy = y + sign * s.dy, xx = x + sign * s.dx;
+            if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+            const double v = d[yy * w + xx] + s.cost;
+            if (v < best) best = v;
+          }
+          if (best < d[y * w + x]) {
+            d[y * w + x] = best;
+            changed = true;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Correlation of one image with a 3x3 kernel (row-major taps, exact here: integer-valued or float32 sums),
+// Reflect101 borders.
+void correlate3(const double* in, int64_t h, int64_t w, const double (&k)[3][3], double* out) {
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      double acc = 0;
+      bool first = true;
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+          if (k[i][j] == 0) continue;
+          const double term = in[reflect101(y + i - 1, h) * w + reflect101(x + j - 1, w)] * k[i][j];
+          acc = first ? term : acc + term;
+          first = false;
+        }
+      out[y * w + x] = acc;
+    }
+}
+
+// Water branch for images [first, last): liquid (the smoothed, thresholded layer) -> x32 + m·colour.
+void spatter_water_cpu(const double* liquid_all, const double* x_all, double* out_all, int64_t first, int64_t last, int64_t h, int64_t w,
+                       double intensity) {
+  static thread_local std::vector<double> level_buf, mag_buf, dist_buf, tmp_buf;
+  static thread_local std::vector<uint8_t> dir_buf, edge_buf;
+  static thread_local std::vector<int64_t> stack;
+  const int64_t hw = h * w;
+  double* level = scratch(level_buf, hw);
+  double* mag = scratch(mag_buf, hw);
+  double* dist = scratch(dist_buf, hw);
+  double* tmp = scratch(tmp_buf, hw);
+  uint8_t* dir = scratch(dir_buf, hw);
+  uint8_t* edges = scratch(edge_buf, hw);
+  static const double ones[3][3] = {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}};
+  static const double emboss[3][3] = {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}};
+  const double color[3] = {175.0 / 255, 238.0 / 255, 238.0 / 255};
+  for (int64_t i = first; i < last; ++i) {
+    const double* liquid = liquid_all + i * hw;
+    for (int64_t p = 0; p < hw; ++p) {
+      const double l = std::floor(liquid[p] * 255.0);
+      level[p] = l < 0.0 ? 0.0 : (l > 255.0 ? 255.0 : l);
+    }
+    canny_cpu(level, h, w, 50, 150, mag, dir, edges, stack);
+    chamfer_cpu(edges, h, w, dist);
+    for (int64_t p = 0; p < hw; ++p) dist[p] = std::min(static_cast<double>(static_cast<float>(dist[p])), 20.0);
+    correlate3(dist, h, w, ones, tmp);
+    for (int64_t p = 0; p < hw; ++p) tmp[p] = std::floor(tmp[p] / 9.0);
+    // equalize_hist
+    double hist[256] = {0}, cum[256];
+    for (int64_t p = 0; p < hw; ++p) hist[static_cast<int>(tmp[p])] += 1;
+    int first_level = 0;
+    while (first_level < 255 && hist[first_level] == 0) ++first_level;
+    double run = 0;
+    for (int l = 0; l < 256; ++l) cum[l] = run += hist[l];
+    double lut[256];
+    const double count = static_cast<double>(hw);
+    if (hist[first_level] == count) {
+      for (double& v : lut) v = first_level;
+    } else {
+      const double scale = 255.0 / (count - hist[first_level]);
+      for (int l = 0; l < 256; ++l) {
+        const double v = std::rint((cum[l] - cum[first_level]) * scale);
+        lut[l] = v < 0.0 ? 0.0 : (v > 255.0 ? 255.0 : v);
+      }
+    }
+    for (int64_t p = 0; p < hw; ++p) dist[p] = lut[static_cast<int>(tmp[p])];
+    correlate3(dist, h, w, emboss, tmp);
+    for (int64_t p = 0; p < hw; ++p) tmp[p] = tmp[p] < 0.0 ? 0.0 : (tmp[p] > 255.0 ? 255.0 : tmp[p]);
+    correlate3(tmp, h, w, ones, dist);
+    double peak = -std::numeric_limits<double>::infinity();
+    for (int64_t p = 0; p < hw; ++p) {
+      dist[p] = level[p] * std::rint(dist[p] / 9.0);  // m = layer8 · box3_levels
+      peak = std::max(peak, dist[p]);
+    }
+    const double* x = x_all + i * 3 * hw;
+    double* out = out_all + i * 3 * hw;
+    for (int64_t p = 0; p < hw; ++p) {
+      const double m = (peak > 0 ? dist[p] / peak : 0.0) * intensity;
+      for (int c = 0; c < 3; ++c) out[c * hw + p] = static_cast<double>(static_cast<float>(x[c * hw + p])) + m * color[c];
+    }
+  }
+}
+
 }  // namespace
 
 torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
@@ -120,13 +308,23 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
   const int64_t h = x.size(2), w = x.size(3);
   auto liquid = per_image_random(
                     call.rng_seeds, [&](at::Generator& g) { return torch::normal(c.loc, c.scale, {1, h, w}, g, f64()); }, x.device());
-  liquid = gaussian_filter(liquid, c.sigma, Border::Replicate);
+  liquid = gaussian_filter(liquid, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
   liquid = torch::where(liquid < c.threshold, torch::zeros_like(liquid), liquid);
+  if (!c.mud && cpu_kernels(x, call)) {
+    auto in = x.contiguous();
+    liquid = liquid.contiguous();
+    auto out = torch::empty_like(in);
+    parallel_images(in.size(0), [&](int64_t first, int64_t last) {
+      spatter_water_cpu(liquid.data_ptr<double>(), in.data_ptr<double>(), out.data_ptr<double>(), first, last, h, w, c.intensity_or_sigma2);
+    });
+    return out;
+  }
   auto x32 = x.to(torch::kFloat).to(torch::kDouble);
   if (!c.mud) {
     auto layer8 = torch::floor(liquid * 255.0).clamp(0, 255);
     auto dist = chamfer_distance(canny(layer8, 50, 150), 20).to(torch::kFloat).to(torch::kDouble).clamp_max(20);
-    dist = torch::floor(filter2d(dist, torch::ones({3, 3}, f64()) / 9.0, Border::Reflect101));  // blur, astype(uint8)
+    // blur, astype(uint8): the 3x3 sum (exact: float32 distances) over 9, like cv2.blur's sum-then-scale
+    dist = torch::floor(filter2d(dist, torch::ones({3, 3}, f64()), Border::Reflect101) / 9.0);
     dist = equalize_hist(dist);
     static const double emboss[3][3] = {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}};
     dist = filter2d(dist, torch::from_blob(const_cast<double*>(&emboss[0][0]), {3, 3}, f64()), Border::Reflect101).clamp(0, 255);
@@ -137,7 +335,7 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
     auto color = torch::tensor({175.0 / 255, 238.0 / 255, 238.0 / 255}, f64().device(x.device())).view({1, 3, 1, 1});
     return x32 + m * color;
   }
-  auto mask = gaussian_filter((liquid > c.threshold).to(torch::kDouble), c.intensity_or_sigma2, Border::Replicate);
+  auto mask = gaussian_filter((liquid > c.threshold).to(torch::kDouble), c.intensity_or_sigma2, Border::Replicate, 4.0, cpu_kernels(x, call));
   mask = torch::where(mask < 0.8, torch::zeros_like(mask), mask);
   auto color = torch::tensor({63.0 / 255, 42.0 / 255, 20.0 / 255}, f64().device(x.device())).view({1, 3, 1, 1});
   return x32 * (1 - mask) + color * mask;

@@ -8,7 +8,11 @@ torch::Tensor speckle_noise(const torch::Tensor& x, const Call& call) {
                       cifar[5] = {.06, .1, .12, .16, .2};
   const double c = pick(call, imagenet, tiny, cifar);
   const std::vector<int64_t> shape = {x.size(1), x.size(2), x.size(3)};
-  return x + x * per_image_random(call.rng_seeds, [&](at::Generator& g) { return torch::normal(0.0, c, shape, g, f64()); }, x.device());
+  // x + x·n, as (n·x) + x in place (the same two roundings).
+  return per_image_fill(call.rng_seeds, shape, torch::kDouble, [&](at::Generator& g, torch::Tensor& out) { out.normal_(0.0, c, g); },
+                        x.device())
+      .mul_(x)
+      .add_(x);
 }
 
 }  // namespace questbench::corruption

@@ -344,3 +344,52 @@ TEST_CASE("every corruption handles other sizes, tables and devices' dtypes; the
   CHECK(a[3] == b[1]);
   CHECK(a[0] != c[0]);
 }
+
+TEST_CASE("the CPU kernels give the same bits as the tensor-op path", "[corruptions]") {
+  // The tensor path is what non-CPU devices run; cpu_kernels = false forces it on the CPU.
+  const auto stats = load_stats();
+  auto rgb224 = torch::cat(load_set(stats, "rgb224")).narrow(0, 0, 2);
+  auto rgb32 = torch::cat(load_set(stats, "rgb32"));
+  torch::manual_seed(11);
+  const std::vector<std::pair<torch::Tensor, CorruptionTable>> inputs = {
+      {rgb224, CorruptionTable::ImageNet224},
+      {rgb32, CorruptionTable::Cifar32},
+      {torch::rand({2, 3, 40, 56}), CorruptionTable::Auto},
+      {torch::floor(torch::rand({3, 1, 28, 28}) * 256).clamp_max(255) / 255.0, CorruptionTable::Cifar32},
+      {torch::rand({1, 3, 17, 23}, torch::kDouble), CorruptionTable::ImageNet224}};
+  for (const auto& [x, table] : inputs)
+    for (bool quantize : {true, false}) {
+      CorruptionOptions kernels, tensors;
+      kernels.table = tensors.table = table;
+      kernels.quantize = tensors.quantize = quantize;
+      tensors.cpu_kernels = false;
+      const auto seeds = image_seeds(9, 0, x.size(0));
+      for (const auto& info : corruption_table())
+        for (int severity = 1; severity <= 5; ++severity) {
+          INFO(info.name << " severity " << severity << " on " << x.sizes() << (quantize ? "" : " unquantized"));
+          CHECK(torch::equal(corrupt(x, info.name, severity, seeds, kernels), corrupt(x, info.name, severity, seeds, tensors)));
+        }
+    }
+}
+
+// Not run by default ("[.digest]"): prints one FNV-1a digest per (set, corruption, severity) of the outputs on
+// the reference inputs (224 RGB batch of 4, 32 RGB batch of 4, 28 gray batch of 8, seeds image_seeds(1, ...)),
+// to check that a change keeps the bytes: run it before and after and diff the output.
+TEST_CASE("digest of every corruption's output", "[.digest]") {
+  const auto stats = load_stats();
+  for (const std::string set : {"rgb224", "rgb32", "fmnist32"}) {
+    auto x = torch::cat(load_set(stats, set));
+    if (set == "fmnist32") x = x.narrow(1, 0, 1).narrow(2, 2, 28).narrow(3, 2, 28).contiguous();  // 28x28 gray
+    CorruptionOptions o;
+    o.table = set == "rgb224" ? CorruptionTable::ImageNet224 : CorruptionTable::Cifar32;
+    const auto seeds = image_seeds(1, 0, x.size(0));
+    for (const auto& info : corruption_table())
+      for (int severity = 1; severity <= 5; ++severity) {
+        auto out = corrupt(x, info.name, severity, seeds, o).contiguous();
+        const auto* p = static_cast<const uint8_t*>(out.data_ptr());
+        uint64_t h = 1469598103934665603ULL;
+        for (int64_t i = 0; i < out.numel() * static_cast<int64_t>(out.element_size()); ++i) h = (h ^ p[i]) * 1099511628211ULL;
+        std::printf("digest %-9s %-18s %d %016llx\n", set.c_str(), info.name.c_str(), severity, static_cast<unsigned long long>(h));
+      }
+  }
+}
