@@ -16,9 +16,6 @@
 
 namespace questbench {
 
-std::unique_ptr<Dataset> open_imagefolder_dataset(const std::string& root, int resize, int crop);
-std::unique_ptr<Dataset> open_cifar10c_dataset(const std::string& dir, const std::string& corruption, int severity);
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -110,12 +107,24 @@ void run_corruption(const CorruptionCommandOptions& o) {
   CellDatasetOpener opener;
   std::vector<std::string> cell_fingerprints;
   if (pre == "cifar10-c") {
-    opener = [&](const std::string& c, int s) { return open_cifar10c_dataset(o.data.dataset, c, s); };
+    opener = [&](const std::string& c, int s) {
+      DatasetSpec spec;
+      spec.path = o.data.dataset;
+      spec.format = "cifar10-c";
+      spec.corruption = c;
+      spec.severity = s;
+      return open_dataset(spec);
+    };
   } else if (pre == "imagenet-c") {
     opener = [&](const std::string& c, int s) {
       const auto dir = (fs::path(o.data.dataset) / c / std::to_string(s)).string();
       QB_CHECK(is_directory(dir), "dataset " << o.data.dataset << ": no folder " << c << "/" << s);
-      return open_imagefolder_dataset(dir, o.data.resize, o.data.crop);
+      DatasetSpec spec;
+      spec.path = dir;
+      spec.format = "imagefolder";
+      spec.resize = o.data.resize;
+      spec.crop = o.data.crop;
+      return open_dataset(spec);
     };
   }
   if (opener) {

@@ -200,6 +200,25 @@ CleanResult clean_from_json(const json& j, const std::string& what) {
   return c;
 }
 
+// The blocks every model report opens with: schema, schema_version, context, dataset, models.
+json report_head(const std::string& kind, const RunContext& context, const DatasetInfo& dataset,
+                 const std::vector<ModelInfo>& models) {
+  json j;
+  j["schema"] = kind;
+  j["schema_version"] = kSchemaVersion;
+  j["context"] = context_to_json(context);
+  j["dataset"] = dataset_to_json(dataset);
+  j["models"] = json::array();
+  for (const auto& m : models) j["models"].push_back(model_to_json(m));
+  return j;
+}
+
+void read_report_head(const json& j, RunContext& context, DatasetInfo& dataset, std::vector<ModelInfo>& models) {
+  context = context_from_json(j.at("context"));
+  dataset = dataset_from_json(j.at("dataset"));
+  for (const auto& m : j.at("models")) models.push_back(model_from_json(m));
+}
+
 json parse_report(const std::string& text, const std::string& what, const std::string& kind) {
   json j;
   try {
@@ -238,13 +257,7 @@ std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std
 }
 
 std::string eval_report_to_json(const EvalReport& r) {
-  json j;
-  j["schema"] = "questbench.eval";
-  j["schema_version"] = kSchemaVersion;
-  j["context"] = context_to_json(r.context);
-  j["dataset"] = dataset_to_json(r.dataset);
-  j["models"] = json::array();
-  for (const auto& m : r.models) j["models"].push_back(model_to_json(m));
+  json j = report_head("questbench.eval", r.context, r.dataset, r.models);
   json results = json::object();
   for (size_t i = 0; i < r.models.size(); ++i) {
     const auto& c = r.results.at(i);
@@ -258,9 +271,7 @@ EvalReport eval_report_from_json(const std::string& text, const std::string& wha
   json j = parse_report(text, what, "questbench.eval");
   EvalReport r;
   try {
-    r.context = context_from_json(j.at("context"));
-    r.dataset = dataset_from_json(j.at("dataset"));
-    for (const auto& m : j.at("models")) r.models.push_back(model_from_json(m));
+    read_report_head(j, r.context, r.dataset, r.models);
     for (const auto& m : r.models) r.results.push_back(clean_from_json(j.at("results").at(m.name).at("clean"), what));
   } catch (const nlohmann::json::exception& e) {
     throw Error(what + ": report is missing a field or has one of the wrong type (" + std::string(e.what()) + ")");
@@ -358,13 +369,7 @@ std::pair<std::string, CleanResult> clean_result_from_json_line(const std::strin
 }
 
 std::string attack_report_to_json(const AttackReport& r) {
-  json j;
-  j["schema"] = "questbench.attack";
-  j["schema_version"] = kSchemaVersion;
-  j["context"] = context_to_json(r.context);
-  j["dataset"] = dataset_to_json(r.dataset);
-  j["models"] = json::array();
-  for (const auto& m : r.models) j["models"].push_back(model_to_json(m));
+  json j = report_head("questbench.attack", r.context, r.dataset, r.models);
   json results = json::object();
   for (size_t i = 0; i < r.models.size(); ++i) {
     const auto& name = r.models[i].name;
@@ -397,9 +402,7 @@ AttackReport attack_report_from_json(const std::string& text, const std::string&
   json j = parse_report(text, what, "questbench.attack");
   AttackReport r;
   try {
-    r.context = context_from_json(j.at("context"));
-    r.dataset = dataset_from_json(j.at("dataset"));
-    for (const auto& m : j.at("models")) r.models.push_back(model_from_json(m));
+    read_report_head(j, r.context, r.dataset, r.models);
     for (const auto& m : r.models) {
       const auto& res = j.at("results").at(m.name);
       r.clean.push_back(clean_from_json(res.at("clean"), what));
@@ -528,13 +531,7 @@ CorruptionCell corruption_cell_from(const json& j, const std::string& model, con
 }  // namespace
 
 std::string corruption_report_to_json(const CorruptionReport& r) {
-  json j;
-  j["schema"] = "questbench.corruption";
-  j["schema_version"] = kSchemaVersion;
-  j["context"] = context_to_json(r.context);
-  j["dataset"] = dataset_to_json(r.dataset);
-  j["models"] = json::array();
-  for (const auto& m : r.models) j["models"].push_back(model_to_json(m));
+  json j = report_head("questbench.corruption", r.context, r.dataset, r.models);
   const auto& c = r.config;
   j["config"] = {{"source", c.source},         {"table", c.table},           {"quantize", c.quantize},
                  {"imagenet_c_jpeg", c.imagenet_c_jpeg}, {"frost", c.frost}, {"corruptions", c.corruptions},
@@ -583,9 +580,7 @@ CorruptionReport corruption_report_from_json(const std::string& text, const std:
   json j = parse_report(text, what, "questbench.corruption");
   CorruptionReport r;
   try {
-    r.context = context_from_json(j.at("context"));
-    r.dataset = dataset_from_json(j.at("dataset"));
-    for (const auto& m : j.at("models")) r.models.push_back(model_from_json(m));
+    read_report_head(j, r.context, r.dataset, r.models);
     const auto& c = j.at("config");
     r.config.source = c.at("source").get<std::string>();
     r.config.table = c.value("table", "");
