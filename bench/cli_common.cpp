@@ -125,6 +125,16 @@ void add_dataset_options(CLI::App* command, DatasetOptions& o) {
   command->add_option("--limit", o.limit, "evaluate only the first N samples (0: all)")->check(CLI::NonNegativeNumber);
 }
 
+std::vector<Model> load_models(const std::vector<ModelSource>& sources, torch::Device device) {
+  std::vector<Model> models;
+  for (const auto& s : sources) models.push_back(Model::load(s, device));
+  for (size_t i = 0; i < models.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      QB_USAGE_CHECK(models[i].name() != models[j].name(),
+                     "two models are named '" << models[i].name() << "'; give distinct --name values");
+  return models;
+}
+
 DatasetSpec dataset_spec(const DatasetOptions& o) {
   QB_USAGE_CHECK(o.split == "test" || o.split == "train", "--split '" << o.split << "': must be test or train");
   DatasetSpec spec;

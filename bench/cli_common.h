@@ -37,6 +37,8 @@ struct ModelOptions {
 };
 void add_model_options(CLI::App* command, ModelOptions& options, bool required);
 std::vector<ModelSource> model_sources(const ModelOptions& options);
+// Loads every source onto `device`; two models with one name are a usage error (give distinct --name values).
+std::vector<Model> load_models(const std::vector<ModelSource>& sources, torch::Device device);
 
 // --dataset and friends.
 struct DatasetOptions {

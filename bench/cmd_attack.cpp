@@ -85,11 +85,7 @@ void run_attack(const AttackCommandOptions& o) {
 
   auto t0 = std::chrono::steady_clock::now();
   auto dataset = open_dataset(dataset_spec(o.data));
-  std::vector<Model> models;
-  for (const auto& s : sources) models.push_back(Model::load(s, device));
-  for (size_t i = 0; i < models.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      QB_USAGE_CHECK(models[i].name() != models[j].name(), "two models are named '" << models[i].name() << "'; give distinct --name values");
+  std::vector<Model> models = load_models(sources, device);
   sweep.count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
   context.stage_seconds["load"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

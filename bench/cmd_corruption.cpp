@@ -97,11 +97,7 @@ void run_corruption(const CorruptionCommandOptions& o) {
     clean_options.format = o.clean_format;
     clean = open_dataset(dataset_spec(clean_options));
   }
-  std::vector<Model> models;
-  for (const auto& s : sources) models.push_back(Model::load(s, device));
-  for (size_t i = 0; i < models.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      QB_USAGE_CHECK(models[i].name() != models[j].name(), "two models are named '" << models[i].name() << "'; give distinct --name values");
+  std::vector<Model> models = load_models(sources, device);
   // Default baseline: the first model (CE relative to it); ImageNet users pass --baseline alexnet-imagenet.
   sweep.baseline = o.baseline.empty() ? models[0].name() : o.baseline;
   CellDatasetOpener opener;
