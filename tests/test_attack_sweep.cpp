@@ -145,6 +145,52 @@ TEST_CASE("masked gradients (a quantizing input layer) raise the zero-gradient w
   CHECK_THAT(check.message, Catch::Contains("100.0%"));
 }
 
+TEST_CASE("a model no attack can move fails the large-eps probe", "[attacks][sweep]") {
+  // Constant logits (class 9 always wins, the input only enters times zero) on a set labelled 9: clean
+  // accuracy 100 %, every gradient zero, and accuracy at eps 0.5 stays at 100 % instead of near chance.
+  const auto dir = test::make_temp_dir("unmovable");
+  torch::jit::Module constant("Constant");
+  constant.register_parameter("bias", torch::arange(10, torch::kFloat).unsqueeze(0), false);
+  constant.define(R"(
+    def forward(self, x):
+        return self.bias + 0.0 * x.flatten(1).sum(1, keepdim=True)
+  )");
+  constant.save(dir + "/constant.pt");
+  const int64_t n = 32;
+  write_npy(dir + "/x.npy", read_npy(sweep_ref("inputs.npy")).slice(0, 0, n).contiguous());
+  write_npy(dir + "/y.npy", torch::full({n}, 9, torch::kLong));
+  DatasetSpec spec;
+  spec.path = dir + "/x.npy";
+  spec.labels_path = dir + "/y.npy";
+  auto dataset = open_dataset(spec);
+  std::vector<Model> models = {torchscript_model(dir + "/constant.pt")};
+  auto o = small_sweep(n);
+  o.attacks = {"fgsm", "pgd"};
+  auto report = run_attack_sweep(models, *dataset, o, [](const std::string&) {});
+  const auto& check = find_check(report, "large_eps_reaches_chance");
+  CHECK(check.status == "warned");
+  CHECK_THAT(check.message, Catch::Contains("accuracy 1.0000"));
+  CHECK(find_check(report, "no_zero_gradients").status == "warned");
+}
+
+TEST_CASE("PGD far from converged fails the doubled-steps probe", "[attacks][sweep]") {
+  // alpha = 0.1/255: ten steps cover a sixteenth of the 4/255 ball (robust accuracy near eps 0.4/255),
+  // twenty steps an eighth, so doubling the steps must move robust accuracy by more than a point.
+  const auto dir = test::make_temp_dir("unconverged");
+  auto dataset = open_dataset(reference_dataset(dir, 128));
+  std::vector<Model> models = {torchscript_model(sweep_ref("models/m1_cnn.pt"))};
+  auto o = small_sweep(128);
+  o.attacks = {"pgd"};
+  o.eps_linf = parse_eps_list("4/255", "--eps", 1.0);
+  o.alpha_linf = 0.1 / 255;
+  o.random_start = false;
+  o.batch_size = 64;
+  auto report = run_attack_sweep(models, *dataset, o, [](const std::string&) {});
+  const auto& check = find_check(report, "doubling_steps_stable");
+  INFO(check.message);
+  CHECK(check.status == "warned");
+}
+
 TEST_CASE("an interrupted sweep resumes to the same results", "[attacks][sweep][resume]") {
   const auto dir = test::make_temp_dir("resume_attack");
   auto dataset = open_dataset(reference_dataset(dir, 48));
