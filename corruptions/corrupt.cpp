@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -124,12 +125,15 @@ template <typename T>
 void finish_cpu(const torch::Tensor& y, const torch::Tensor& out, bool quantize) {
   const double* src = y.data_ptr<double>();
   T* dst = out.data_ptr<T>();
+  const T* levels = corruption::level_table<T>();
   at::parallel_for(0, y.numel(), 1 << 14, [&](int64_t first, int64_t last) {
     for (int64_t i = first; i < last; ++i) {
       double v = src[i];
       v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
-      if (quantize) v = std::floor(v * 255.0) / 255.0;
-      dst[i] = static_cast<T>(v);
+      if (quantize && v == v)
+        dst[i] = levels[static_cast<int>(v * 255.0)];  // truncation = floor here (v·255 in [0, 255])
+      else
+        dst[i] = static_cast<T>(v);
     }
   });
 }
@@ -141,6 +145,8 @@ void finish_gray_cpu(const torch::Tensor& y, const torch::Tensor& out, bool quan
   const double* src = y.data_ptr<double>();
   T* dst = out.data_ptr<T>();
   const int64_t plane = y.size(2) * y.size(3);
+  const T* levels = corruption::level_table<T>();
+  const double* dlevels = corruption::level_table<double>();
   at::parallel_for(0, y.size(0) * plane, 1 << 13, [&](int64_t first, int64_t last) {
     corruption::for_plane_runs(first, last, plane, [&](int64_t i, int64_t p) {
       const int64_t k = i * plane + p;
@@ -149,13 +155,52 @@ void finish_gray_cpu(const torch::Tensor& y, const torch::Tensor& out, bool quan
       for (int c = 0; c < 3; ++c) {
         double u = s[c * plane];
         u = u < 0.0 ? 0.0 : (u > 1.0 ? 1.0 : u);
-        v[c] = quantize ? std::floor(u * 255.0) / 255.0 : u;
+        v[c] = quantize && u == u ? dlevels[static_cast<int>(u * 255.0)] : u;
       }
-      double m = ((v[0] + v[1]) + v[2]) / 3.0;
-      if (quantize) m = std::floor(m * 255.0 + 1e-9) / 255.0;
-      dst[k] = static_cast<T>(m);
+      const double m = ((v[0] + v[1]) + v[2]) / 3.0;
+      // m·255 + 1e-9 stays below 256 (m <= 1), so truncation = floor.
+      dst[k] = quantize && m == m ? levels[static_cast<int>(m * 255.0 + 1e-9)] : static_cast<T>(m);
     });
   });
+}
+
+// The 8-bit CPU path (CorruptionInfo::levels): per image, levels round(x·255) -> the corruption in place ->
+// the output, written with what the float64 path's finish would make of level k (tables over 256 levels, so
+// the bytes are the same: clip is a no-op, quantize floors (k/255)·255, the gray mean floors again).
+template <typename In, typename Out>
+void levels_path(const CorruptionInfo& info, const In* src, Out* dst, int64_t count, int64_t channels, int64_t h, int64_t w,
+                 const corruption::Call& call) {
+  const int64_t plane = h * w;
+  std::array<Out, 256> rgb_out{};
+  std::array<double, 256> quantized{};
+  for (int k = 0; k < 256; ++k) {
+    double v = k / 255.0;
+    if (call.options.quantize) v = std::floor(v * 255.0) / 255.0;
+    quantized[static_cast<size_t>(k)] = v;
+    rgb_out[static_cast<size_t>(k)] = static_cast<Out>(v);
+  }
+  thread_local std::vector<uint8_t> levels;
+  levels.resize(static_cast<size_t>(3 * plane));
+  for (int64_t i = 0; i < count; ++i) {
+    const In* s = src + i * channels * plane;
+    for (int64_t c = 0; c < 3; ++c) {
+      const In* sc = s + (channels == 3 ? c * plane : 0);
+      uint8_t* l = levels.data() + c * plane;
+      for (int64_t p = 0; p < plane; ++p) l[p] = static_cast<uint8_t>(corruption::rint_nonneg(static_cast<double>(sc[p]) * 255.0));
+    }
+    info.levels(levels.data(), h, w, call);
+    const uint8_t* l = levels.data();
+    Out* d = dst + i * channels * plane;
+    if (channels == 3) {
+      for (int64_t p = 0; p < 3 * plane; ++p) d[p] = rgb_out[l[p]];
+    } else {
+      for (int64_t p = 0; p < plane; ++p) {
+        double m = ((quantized[l[p]] + quantized[l[plane + p]]) + quantized[l[2 * plane + p]]) / 3.0;
+        if (call.options.quantize) m = std::floor(m * 255.0 + 1e-9) / 255.0;
+        d[p] = static_cast<Out>(m);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -188,6 +233,16 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   // Images [start, start + count): every image has its own stream, so how the batch is split changes no bits.
   auto run = [&](int64_t start, int64_t count) {
     const std::vector<uint64_t> part_seeds(rng_seeds.begin() + start, rng_seeds.begin() + start + count);
+    const bool float_in = images.scalar_type() == torch::kFloat, double_in = images.scalar_type() == torch::kDouble;
+    if (cpu && info.levels && !options.imagenet_c_jpeg && (float_in || double_in) && images.is_contiguous()) {
+      const corruption::Call call{severity, table, part_seeds, options};
+      const int64_t ch = images.size(1), h = images.size(2), w = images.size(3), offset = start * ch * h * w;
+      if (float_in)
+        levels_path(info, images.data_ptr<float>() + offset, result.data_ptr<float>() + offset, count, ch, h, w, call);
+      else
+        levels_path(info, images.data_ptr<double>() + offset, result.data_ptr<double>() + offset, count, ch, h, w, call);
+      return;
+    }
     auto x = images.narrow(0, start, count).to(torch::kDouble);
     const bool gray = x.size(1) == 1;
     if (gray) x = x.expand({-1, 3, -1, -1}).contiguous();

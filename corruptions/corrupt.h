@@ -45,12 +45,18 @@ struct Call;
 // not yet clipped (corrupt() clips and quantizes).
 using CorruptionFunction = torch::Tensor (*)(const torch::Tensor& x, const corruption::Call& call);
 
+// Optional CPU shortcut of a corruption that works on 8-bit levels anyway (pixelate, JPEG): one image's
+// planar [3, H, W] levels round(x·255), corrupted in place. corrupt() then reads the float input and writes
+// the output directly, without the float64 copies; the same bytes as `apply` (tested).
+using LevelsFunction = void (*)(uint8_t* levels, int64_t height, int64_t width, const corruption::Call& call);
+
 struct CorruptionInfo {
   std::string name;
   std::string group;  // "standard" (the 15 of ImageNet-C) | "extra" (speckle_noise, gaussian_blur, spatter, saturate)
   std::string kind;   // noise | blur | weather | digital
   bool stochastic;    // draws random numbers (deterministic ones give the same bytes for every seed)
   CorruptionFunction apply;
+  LevelsFunction levels = nullptr;
 };
 
 // The 19 corruptions in the reference's order (0 gaussian_noise ... 14 jpeg_compression, 15 speckle_noise ...

@@ -57,6 +57,18 @@ torch::Tensor per_image_fill(const std::vector<uint64_t>& rng_seeds, at::IntArra
   return out.to(device);
 }
 
+template <typename T>
+const T* level_table() {
+  static const auto table = [] {
+    std::array<T, 256> t{};
+    for (int k = 0; k < 256; ++k) t[static_cast<size_t>(k)] = static_cast<T>(k / 255.0);
+    return t;
+  }();
+  return table.data();
+}
+template const float* level_table<float>();
+template const double* level_table<double>();
+
 torch::Tensor border_index(int64_t n, int64_t before, int64_t after, Border border, torch::Device device) {
   std::vector<int64_t> idx;
   idx.reserve(static_cast<size_t>(n + before + after));

@@ -60,6 +60,16 @@ inline void for_plane_runs(int64_t first, int64_t last, int64_t plane, F&& fn) {
   }
 }
 
+// Exact stand-ins for the per-pixel rounding steps of hot loops (the same bits, no libm call, no division):
+// rint_nonneg(t) = std::rint(t) for 0 <= t < 2^51 (ties to even under the default rounding mode);
+// level_table<T>()[k] = static_cast<T>(k / 255.0) for k = 0..255, so floor(v·255)/255 becomes a lookup.
+inline double rint_nonneg(double t) {
+  constexpr double kShift = 4503599627370496.0;  // 2^52: adding it leaves no fraction bits
+  return (t + kShift) - kShift;
+}
+template <typename T>
+const T* level_table();  // T = float or double
+
 enum class Border {
   Replicate,   // aaa|abcd|ddd: scipy/skimage 'nearest', OpenCV BORDER_REPLICATE, ImageMagick edge pixels
   Reflect101,  // cb|abcd|cb: OpenCV's default BORDER_REFLECT_101

@@ -3,41 +3,80 @@
 // other devices: the same fixed-point sums as float64 matmuls (exact, so both give the same bits).
 #include "corruptions/ops.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 namespace questbench::corruption {
 namespace {
 
-// One Pillow BOX pass over `lines` lines of `in` samples spaced `step` apart (lines `pitch` apart):
-// out[line][o] = clip((sum + 2^21) >> 22).
-void box_pass(const uint8_t* src, int64_t lines, int64_t in_pitch, int64_t in_step, uint8_t* dst, int64_t out_pitch, int64_t out_step,
-              const PilTaps& taps, int64_t out) {
-  for (int64_t l = 0; l < lines; ++l) {
-    const uint8_t* s = src + l * in_pitch;
-    uint8_t* d = dst + l * out_pitch;
-    for (int64_t o = 0; o < out; ++o) {
-      const int64_t* k = &taps.coeff[static_cast<size_t>(o * taps.stride)];
-      const uint8_t* p = s + taps.first[o] * in_step;
-      int64_t acc = int64_t{1} << (kPilPrecisionBits - 1);
-      for (int64_t j = 0; j < taps.count[o]; ++j) acc += static_cast<int64_t>(p[j * in_step]) * k[j];
-      acc >>= kPilPrecisionBits;
-      d[o * out_step] = static_cast<uint8_t>(acc < 0 ? 0 : (acc > 255 ? 255 : acc));
+// Pillow's BOX passes: out = clip((sum of in·coeff + 2^21) >> 22). The sums fit int32 like Pillow's (the
+// coefficients of one output add up to 2^22, times 255 < 2^31).
+inline uint8_t pil_clip(int32_t acc) {
+  acc >>= kPilPrecisionBits;
+  return static_cast<uint8_t>(acc < 0 ? 0 : (acc > 255 ? 255 : acc));
+}
+
+std::vector<int32_t> coeff32(const PilTaps& taps) { return std::vector<int32_t>(taps.coeff.begin(), taps.coeff.end()); }
+
+// Horizontal: each of `rows` rows of `in_w` samples -> out_w samples.
+void box_rows(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int64_t out_w, const PilTaps& taps,
+              const std::vector<int32_t>& k32) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* s = src + r * in_w;
+    uint8_t* d = dst + r * out_w;
+    for (int64_t o = 0; o < out_w; ++o) {
+      const int32_t* k = &k32[static_cast<size_t>(o * taps.stride)];
+      const uint8_t* p = s + taps.first[o];
+      int32_t acc = int32_t{1} << (kPilPrecisionBits - 1);
+      for (int64_t j = 0; j < taps.count[o]; ++j) acc += static_cast<int32_t>(p[j]) * k[j];
+      d[o] = pil_clip(acc);
     }
   }
 }
 
+// Vertical: in_h rows of `w` samples -> out_h rows, a whole row at a time (contiguous, vectorizable).
+void box_columns(const uint8_t* src, int64_t w, uint8_t* dst, int64_t out_h, const PilTaps& taps, const std::vector<int32_t>& k32,
+                 std::vector<int32_t>& acc) {
+  acc.resize(static_cast<size_t>(w));
+  for (int64_t o = 0; o < out_h; ++o) {
+    const int32_t* k = &k32[static_cast<size_t>(o * taps.stride)];
+    std::fill(acc.begin(), acc.end(), int32_t{1} << (kPilPrecisionBits - 1));
+    int32_t* a = acc.data();
+    for (int64_t j = 0; j < taps.count[o]; ++j) {
+      const uint8_t* row = src + (taps.first[o] + j) * w;
+      const int32_t kj = k[j];
+      for (int64_t c = 0; c < w; ++c) a[c] += static_cast<int32_t>(row[c]) * kj;
+    }
+    uint8_t* d = dst + o * w;
+    for (int64_t c = 0; c < w; ++c) d[c] = pil_clip(a[c]);
+  }
+}
+
+struct BoxPlan {
+  int64_t h, w, out_h, out_w;
+  PilTaps taps_w, taps_h;
+  std::vector<int32_t> k_w, k_h;
+};
+
+BoxPlan box_plan(int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
+  BoxPlan p{h, w, out_h, out_w, pil_box_taps(w, out_w), pil_box_taps(h, out_h), {}, {}};
+  p.k_w = coeff32(p.taps_w), p.k_h = coeff32(p.taps_h);
+  return p;
+}
+
 // [h, w] 8-bit plane -> [out_h, out_w] (horizontal first, each pass skipped when its size is unchanged).
-void box_resize(const uint8_t* in, int64_t h, int64_t w, uint8_t* tmp, uint8_t* out, int64_t out_h, int64_t out_w,
-                const PilTaps& taps_w, const PilTaps& taps_h) {
+void box_resize(const uint8_t* in, const BoxPlan& p, uint8_t* tmp, uint8_t* out, std::vector<int32_t>& acc) {
   const uint8_t* src = in;
-  if (out_w != w) {
-    box_pass(in, h, w, 1, tmp, out_w, 1, taps_w, out_w);
+  if (p.out_w != p.w) {
+    box_rows(in, p.h, p.w, tmp, p.out_w, p.taps_w, p.k_w);
     src = tmp;
   }
-  if (out_h != h)
-    box_pass(src, out_w, 1, out_w, out, 1, out_w, taps_h, out_h);
+  if (p.out_h != p.h)
+    box_columns(src, p.out_w, out, p.out_h, p.taps_h, p.k_h, acc);
   else
-    std::copy(src, src + h * out_w, out);
+    std::copy(src, src + p.h * p.out_w, out);
 }
 
 torch::Tensor pixelate_cpu(const torch::Tensor& x, int64_t small_h, int64_t small_w) {
@@ -46,18 +85,19 @@ torch::Tensor pixelate_cpu(const torch::Tensor& x, int64_t small_h, int64_t smal
   auto out = torch::empty_like(in);
   const double* src = in.data_ptr<double>();
   double* dst = out.data_ptr<double>();
-  const PilTaps down_w = pil_box_taps(w, small_w), down_h = pil_box_taps(h, small_h), up_w = pil_box_taps(small_w, w),
-                up_h = pil_box_taps(small_h, h);
+  const BoxPlan down = box_plan(h, w, small_h, small_w), up = box_plan(small_h, small_w, h, w);
+  const double* levels = level_table<double>();
   parallel_images(n * ch, [&](int64_t first, int64_t last) {
     std::vector<uint8_t> plane(static_cast<size_t>(h * w)), tmp(static_cast<size_t>(std::max(h * small_w, small_h * w))),
         small(static_cast<size_t>(small_h * small_w)), back(static_cast<size_t>(h * w));
+    std::vector<int32_t> acc;
     for (int64_t p = first; p < last; ++p) {
       const double* s = src + p * h * w;
-      for (int64_t i = 0; i < h * w; ++i) plane[static_cast<size_t>(i)] = static_cast<uint8_t>(std::rint(s[i] * 255.0));
-      box_resize(plane.data(), h, w, tmp.data(), small.data(), small_h, small_w, down_w, down_h);
-      box_resize(small.data(), small_h, small_w, tmp.data(), back.data(), h, w, up_w, up_h);
+      for (int64_t i = 0; i < h * w; ++i) plane[static_cast<size_t>(i)] = static_cast<uint8_t>(rint_nonneg(s[i] * 255.0));
+      box_resize(plane.data(), down, tmp.data(), small.data(), acc);
+      box_resize(small.data(), up, tmp.data(), back.data(), acc);
       double* d = dst + p * h * w;
-      for (int64_t i = 0; i < h * w; ++i) d[i] = static_cast<double>(back[static_cast<size_t>(i)]) / 255.0;
+      for (int64_t i = 0; i < h * w; ++i) d[i] = levels[back[static_cast<size_t>(i)]];
     }
   });
   return out;
@@ -65,16 +105,38 @@ torch::Tensor pixelate_cpu(const torch::Tensor& x, int64_t small_h, int64_t smal
 
 }  // namespace
 
-torch::Tensor pixelate(const torch::Tensor& x, const Call& call) {
+// The reduced size int(side·c) per axis (at least 1).
+static std::pair<int64_t, int64_t> pixelate_small_size(const Call& call, int64_t h, int64_t w) {
   static const double imagenet[5] = {0.6, 0.5, 0.4, 0.3, 0.25}, tiny[5] = {0.9, 0.8, 0.7, 0.6, 0.5},
                       cifar[5] = {0.95, 0.9, 0.85, 0.75, 0.65};
   const double c = pick(call, imagenet, tiny, cifar);
+  return {std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(h) * c)),
+          std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(w) * c))};
+}
+
+torch::Tensor pixelate(const torch::Tensor& x, const Call& call) {
   const int64_t h = x.size(2), w = x.size(3);
-  const int64_t small_h = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(h) * c));
-  const int64_t small_w = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(w) * c));
+  const auto [small_h, small_w] = pixelate_small_size(call, h, w);
   if (cpu_kernels(x, call)) return pixelate_cpu(x, small_h, small_w);
   auto small = pil_box_resize(torch::round(x * 255.0), small_h, small_w);
   return pil_box_resize(small, h, w) / 255.0;
+}
+
+void pixelate_levels(uint8_t* levels, int64_t h, int64_t w, const Call& call) {
+  const auto [small_h, small_w] = pixelate_small_size(call, h, w);
+  // Per thread: the plans of the last size and the scratch planes.
+  thread_local BoxPlan down{}, up{};
+  thread_local std::vector<uint8_t> tmp, small;
+  thread_local std::vector<int32_t> acc;
+  if (down.h != h || down.w != w || down.out_h != small_h || down.out_w != small_w)
+    down = box_plan(h, w, small_h, small_w), up = box_plan(small_h, small_w, h, w);
+  tmp.resize(static_cast<size_t>(std::max(h * small_w, small_h * w)));
+  small.resize(static_cast<size_t>(small_h * small_w));
+  for (int c = 0; c < 3; ++c) {
+    uint8_t* plane = levels + c * h * w;
+    box_resize(plane, down, tmp.data(), small.data(), acc);
+    box_resize(small.data(), up, tmp.data(), plane, acc);  // reads only `small` and `tmp`
+  }
 }
 
 }  // namespace questbench::corruption

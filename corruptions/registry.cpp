@@ -22,7 +22,9 @@ torch::Tensor brightness(const torch::Tensor&, const Call&);
 torch::Tensor contrast(const torch::Tensor&, const Call&);
 torch::Tensor elastic_transform(const torch::Tensor&, const Call&);
 torch::Tensor pixelate(const torch::Tensor&, const Call&);
+void pixelate_levels(uint8_t*, int64_t, int64_t, const Call&);
 torch::Tensor jpeg_compression(const torch::Tensor&, const Call&);
+void jpeg_compression_levels(uint8_t*, int64_t, int64_t, const Call&);
 torch::Tensor speckle_noise(const torch::Tensor&, const Call&);
 torch::Tensor gaussian_blur(const torch::Tensor&, const Call&);
 torch::Tensor spatter(const torch::Tensor&, const Call&);
@@ -46,8 +48,8 @@ const std::vector<CorruptionInfo>& corruption_table() {
       {"brightness", "standard", "weather", false, brightness},
       {"contrast", "standard", "digital", false, contrast},
       {"elastic_transform", "standard", "digital", true, elastic_transform},
-      {"pixelate", "standard", "digital", false, pixelate},
-      {"jpeg_compression", "standard", "digital", false, jpeg_compression},
+      {"pixelate", "standard", "digital", false, pixelate, pixelate_levels},
+      {"jpeg_compression", "standard", "digital", false, jpeg_compression, jpeg_compression_levels},
       {"speckle_noise", "extra", "noise", true, speckle_noise},
       {"gaussian_blur", "extra", "blur", false, gaussian_blur},
       {"spatter", "extra", "weather", true, spatter},
