@@ -21,7 +21,7 @@ struct BenchCorruptionsOptions {
   std::vector<int64_t> sides = {224, 32};
   std::string corruptions = "all", image, frost_dir;
   int repeats = 3;
-  bool json = false, tensor_ops = false;
+  bool json = false, tensor_ops = false, floors = false;
 };
 
 void run_bench_corruptions(const BenchCorruptionsOptions& o) {
@@ -46,7 +46,7 @@ void run_bench_corruptions(const BenchCorruptionsOptions& o) {
     spec.side = side;
     if (!o.json) std::printf("%-18s %5s %8s %8s %8s %8s %8s %8s   (ms/image, batch %lld, %d threads)\n", "corruption", "side", "sev1",
                              "sev2", "sev3", "sev4", "sev5", "mean", static_cast<long long>(spec.batch), threads);
-    bench_corruptions(spec, [&](const CorruptionTiming& t) {
+    auto print = [&](const CorruptionTiming& t) {
       if (o.json) {
         std::printf("{\"corruption\": \"%s\", \"side\": %lld, \"batch\": %lld, \"threads\": %d, \"ms_per_image\": [%.4f, %.4f, %.4f, %.4f, %.4f], \"mean_ms\": %.4f}\n",
                     t.name.c_str(), static_cast<long long>(t.side), static_cast<long long>(spec.batch), threads, t.ms_per_image[0],
@@ -56,7 +56,12 @@ void run_bench_corruptions(const BenchCorruptionsOptions& o) {
                     t.ms_per_image[1], t.ms_per_image[2], t.ms_per_image[3], t.ms_per_image[4], t.mean_ms);
       }
       std::fflush(stdout);
-    });
+    };
+    bench_corruptions(spec, print);
+    if (o.floors && !o.tensor_ops) {
+      if (!o.json) std::printf("floors (same batch and threads; see BENCHMARKS.md):\n");
+      for (const auto& t : bench_floors(spec)) print(t);
+    }
   }
 }
 
@@ -74,6 +79,7 @@ void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--repeats", o->repeats, "timed runs per severity (best is reported)")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "one JSON object per corruption and side");
   cmd->add_flag("--tensor-ops", o->tensor_ops, "time the tensor-op path (what non-CPU devices run) instead of the CPU kernels");
+  cmd->add_flag("--floors", o->floors, "also time the floors: a batch copy, the normal draws, the float64 round trip");
   cmd->callback([o, &runner] { runner = [o] { run_bench_corruptions(*o); }; });
 }
 

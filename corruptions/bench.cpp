@@ -4,6 +4,7 @@
 #include "common/error.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -52,6 +53,40 @@ std::vector<CorruptionTiming> bench_corruptions(const CorruptionBenchSpec& spec,
     out.push_back(t);
   }
   return out;
+}
+
+std::vector<CorruptionTiming> bench_floors(const CorruptionBenchSpec& spec) {
+  auto x = torch::rand({spec.batch, 3, spec.side, spec.side});
+  auto out = torch::empty_like(x);
+  auto draws = torch::empty(x.sizes(), torch::kDouble);
+  auto wide = torch::empty(x.sizes(), torch::kDouble);
+  const auto seeds = image_seeds(1, 0, spec.batch);
+  auto time_ms = [&](const std::function<void()>& body) {
+    body();  // warm-up: pages touched, generators' code paged in
+    double best = 1e300;
+    for (int r = 0; r < 5 * spec.repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      body();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return 1000.0 * best / static_cast<double>(spec.batch);
+  };
+  std::vector<CorruptionTiming> floors;
+  auto add = [&](const std::string& name, double ms) { floors.push_back({name, spec.side, {ms, ms, ms, ms, ms}, ms}); };
+  add("copy", time_ms([&] { out.copy_(x); }));
+  add("normal_draws", time_ms([&] {
+        at::parallel_for(0, spec.batch, 1, [&](int64_t first, int64_t last) {
+          for (int64_t i = first; i < last; ++i) {
+            auto gen = at::make_generator<at::CPUGeneratorImpl>(seeds[static_cast<size_t>(i)]);
+            draws[i].normal_(0.0, 1.0, gen);
+          }
+        });
+      }));
+  add("float64_round_trip", time_ms([&] {
+        wide.copy_(x);
+        out.copy_(wide);
+      }));
+  return floors;
 }
 
 }  // namespace questbench

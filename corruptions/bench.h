@@ -34,4 +34,11 @@ struct CorruptionTiming {
 std::vector<CorruptionTiming> bench_corruptions(const CorruptionBenchSpec& spec,
                                                 const std::function<void(const CorruptionTiming&)>& progress = {});
 
+// Floors measured on the same batch and threads, for the bound column of BENCHMARKS.md (ms per image):
+// "copy": one float read + one float write of the batch (the memory floor of a one-pass per-pixel
+// corruption); "normal_draws": N(0,1) float64 draws for every value of the batch from per-image CPU generators
+// in parallel (what the normal-noise corruptions draw); "float64_round_trip": float -> float64 -> float,
+// the copies that the float64 path of corrupt() makes around every corruption.
+std::vector<CorruptionTiming> bench_floors(const CorruptionBenchSpec& spec);
+
 }  // namespace questbench

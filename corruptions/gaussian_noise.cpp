@@ -8,10 +8,8 @@ torch::Tensor gaussian_noise(const torch::Tensor& x, const Call& call) {
                       cifar[5] = {0.04, 0.06, .08, .09, .10};
   const double c = pick(call, imagenet, tiny, cifar);
   const std::vector<int64_t> shape = {x.size(1), x.size(2), x.size(3)};
-  // normal_ in place draws exactly what torch::normal(0, c, shape, g) returns; x is added in place.
-  return per_image_fill(call.rng_seeds, shape, torch::kDouble, [&](at::Generator& g, torch::Tensor& out) { out.normal_(0.0, c, g); },
-                        x.device())
-      .add_(x);
+  // c·N(0, 1) from the image's fast stream (see per_image_draws); x is added in place.
+  return per_image_draws(call.rng_seeds, shape, Draw::StandardNormal, c, x.device()).add_(x);
 }
 
 }  // namespace questbench::corruption

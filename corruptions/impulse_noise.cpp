@@ -9,8 +9,7 @@ torch::Tensor impulse_noise(const torch::Tensor& x, const Call& call) {
                       cifar[5] = {.01, .02, .03, .05, .07};
   const double amount = pick(call, imagenet, tiny, cifar);
   const std::vector<int64_t> shape = {2, x.size(1), x.size(2), x.size(3)};
-  auto draws = per_image_fill(call.rng_seeds, shape, torch::kDouble, [&](at::Generator& g, torch::Tensor& out) { out.uniform_(0, 1, g); },
-                              x.device());
+  auto draws = per_image_draws(call.rng_seeds, shape, Draw::Uniform01, 1.0, x.device());
   if (cpu_kernels(x, call)) {
     // One pass: flipped values become salt (1) or pepper (0).
     auto in = x.contiguous();

@@ -6,7 +6,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
+#include <array>
 #include <cmath>
+#include <cstring>
 
 namespace questbench::corruption {
 
@@ -53,6 +55,167 @@ torch::Tensor per_image_fill(const std::vector<uint64_t>& rng_seeds, at::IntArra
       auto slice = out[i];
       fill(gen, slice);
     }
+  });
+  return out.to(device);
+}
+
+namespace {
+
+struct Xoshiro256pp {
+  uint64_t s[4];
+  explicit Xoshiro256pp(uint64_t seed) {
+    for (auto& word : s) {  // splitmix64
+      seed += 0x9e3779b97f4a7c15ULL;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      word = z ^ (z >> 31);
+    }
+  }
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t next() {
+    const uint64_t result = rotl(s[0] + s[3], 23) + s[0];
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }             // [0, 1)
+  double uniform_open() { return static_cast<double>((next() >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
+};
+
+// Ziggurat tables for the standard normal, 128 layers (Marsaglia & Tsang 2000): r = 3.442619855899 is the
+// base layer's right edge, v = 9.91256303526217e-3 each layer's area.
+struct Ziggurat {
+  uint32_t k[128];
+  double w[128], f[128];
+};
+constexpr double kZigR = 3.442619855899;
+
+const Ziggurat& ziggurat() {
+  static const Ziggurat table = [] {
+    Ziggurat z{};
+    const double m = 2147483648.0, v = 9.91256303526217e-3;
+    double d = kZigR, t = d;
+    const double q = v / std::exp(-0.5 * d * d);
+    z.k[0] = static_cast<uint32_t>((d / q) * m);
+    z.k[1] = 0;
+    z.w[0] = q / m;
+    z.w[127] = d / m;
+    z.f[0] = 1.0;
+    z.f[127] = std::exp(-0.5 * d * d);
+    for (int i = 126; i >= 1; --i) {
+      d = std::sqrt(-2.0 * std::log(v / d + std::exp(-0.5 * d * d)));
+      z.k[i + 1] = static_cast<uint32_t>((d / t) * m);
+      t = d;
+      z.f[i] = std::exp(-0.5 * d * d);
+      z.w[i] = d / m;
+    }
+    return z;
+  }();
+  return table;
+}
+
+inline double standard_normal(Xoshiro256pp& rng, const Ziggurat& z) {
+  for (;;) {
+    const uint64_t u = rng.next();
+    const int layer = static_cast<int>(u & 127);
+    const int32_t hz = static_cast<int32_t>(static_cast<uint32_t>(u >> 32));
+    const uint32_t magnitude = hz < 0 ? 0u - static_cast<uint32_t>(hz) : static_cast<uint32_t>(hz);
+    const double x = static_cast<double>(hz) * z.w[layer];
+    if (magnitude < z.k[layer]) return x;  // inside the layer's rectangle: ~98.8 % of draws
+    if (layer == 0) {                      // the tail beyond r
+      double tail, y;
+      do {
+        tail = -std::log(rng.uniform_open()) / kZigR;
+        y = -std::log(rng.uniform_open());
+      } while (y + y < tail * tail);
+      return hz > 0 ? kZigR + tail : -(kZigR + tail);
+    }
+    if (z.f[layer] + rng.uniform() * (z.f[layer - 1] - z.f[layer]) < std::exp(-0.5 * x * x)) return x;
+  }
+}
+
+// Per-rate constants of the Poisson samplers; images hold few distinct rates (8-bit levels times a scale), so
+// fill_poisson keeps them in a small direct-mapped cache.
+struct PoissonSetup {
+  double rate = -1;
+  double limit = 0;                                             // rate < 10: exp(-rate)
+  double log_rate = 0, a = 0, b = 0, log_inv_alpha = 0, v_r = 0;  // rate >= 10: PTRS
+};
+
+PoissonSetup poisson_setup(double rate) {
+  PoissonSetup p;
+  p.rate = rate;
+  if (rate < 10) {
+    p.limit = std::exp(-rate);
+    return p;
+  }
+  p.log_rate = std::log(rate);
+  p.b = 0.931 + 2.53 * std::sqrt(rate);
+  p.a = -0.059 + 0.02483 * p.b;
+  p.log_inv_alpha = std::log(1.1239 + 1.1328 / (p.b - 3.4));
+  p.v_r = 0.9277 - 3.6224 / (p.b - 2);
+  return p;
+}
+
+double poisson(Xoshiro256pp& rng, const PoissonSetup& p) {
+  if (!(p.rate > 0)) return 0;
+  if (p.rate < 10) {  // count uniforms until their product drops below exp(-rate)
+    double product = rng.uniform_open();
+    int64_t k = 0;
+    while (product > p.limit) product *= rng.uniform_open(), ++k;
+    return static_cast<double>(k);
+  }
+  // PTRS (Hörmann 1993, "The transformed rejection method for generating Poisson random variables").
+  for (;;) {
+    const double u = rng.uniform() - 0.5, v = rng.uniform_open(), us = 0.5 - std::abs(u);
+    const double k = std::floor((2 * p.a / us + p.b) * u + p.rate + 0.43);
+    if (us >= 0.07 && v <= p.v_r) return k;
+    if (k < 0 || (us < 0.013 && v > us)) continue;
+    if (std::log(v) + p.log_inv_alpha - std::log(p.a / (us * us) + p.b) <= -p.rate + k * p.log_rate - std::lgamma(k + 1)) return k;
+  }
+}
+
+}  // namespace
+
+void fill_draws(uint64_t seed, Draw draw, double scale, double* out, int64_t count) {
+  Xoshiro256pp rng(seed);
+  if (draw == Draw::Uniform01) {
+    for (int64_t i = 0; i < count; ++i) out[i] = scale * rng.uniform();
+  } else {
+    const Ziggurat& z = ziggurat();
+    for (int64_t i = 0; i < count; ++i) out[i] = scale * standard_normal(rng, z);
+  }
+}
+
+void fill_poisson(uint64_t seed, const double* rates, double* out, int64_t count) {
+  Xoshiro256pp rng(seed);
+  constexpr size_t kCache = 512;
+  std::vector<PoissonSetup> cache(kCache);
+  for (int64_t i = 0; i < count; ++i) {
+    const double rate = rates[i];
+    uint64_t bits;
+    std::memcpy(&bits, &rate, sizeof bits);
+    PoissonSetup& setup = cache[((bits * 0x9e3779b97f4a7c15ULL) >> 40) & (kCache - 1)];
+    if (setup.rate != rate) setup = poisson_setup(rate);
+    out[i] = poisson(rng, setup);
+  }
+}
+
+torch::Tensor per_image_draws(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, Draw draw, double scale,
+                              torch::Device device) {
+  std::vector<int64_t> sizes = {static_cast<int64_t>(rng_seeds.size())};
+  sizes.insert(sizes.end(), shape.begin(), shape.end());
+  auto out = torch::empty(sizes, torch::TensorOptions().dtype(torch::kDouble));
+  const int64_t per_image = c10::multiply_integers(shape);
+  double* data = out.data_ptr<double>();
+  parallel_images(static_cast<int64_t>(rng_seeds.size()), [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) fill_draws(rng_seeds[static_cast<size_t>(i)], draw, scale, data + i * per_image, per_image);
   });
   return out.to(device);
 }

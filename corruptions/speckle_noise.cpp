@@ -9,8 +9,7 @@ torch::Tensor speckle_noise(const torch::Tensor& x, const Call& call) {
   const double c = pick(call, imagenet, tiny, cifar);
   const std::vector<int64_t> shape = {x.size(1), x.size(2), x.size(3)};
   // x + x·n, as (n·x) + x in place (the same two roundings).
-  return per_image_fill(call.rng_seeds, shape, torch::kDouble, [&](at::Generator& g, torch::Tensor& out) { out.normal_(0.0, c, g); },
-                        x.device())
+  return per_image_draws(call.rng_seeds, shape, Draw::StandardNormal, c, x.device())
       .mul_(x)
       .add_(x);
 }

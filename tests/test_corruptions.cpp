@@ -5,12 +5,15 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "corruptions/corrupt.h"
+#include "corruptions/ops.h"
 #include "tests/test_support.h"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -391,5 +394,79 @@ TEST_CASE("digest of every corruption's output", "[.digest]") {
         for (int64_t i = 0; i < out.numel() * static_cast<int64_t>(out.element_size()); ++i) h = (h ^ p[i]) * 1099511628211ULL;
         std::printf("digest %-9s %-18s %d %016llx\n", set.c_str(), info.name.c_str(), severity, static_cast<unsigned long long>(h));
       }
+  }
+}
+
+TEST_CASE("the fast noise streams draw uniform and standard normal values", "[corruptions]") {
+  // 2e6 draws from one stream; every bound is 5 standard errors of its statistic (or the Kolmogorov-Smirnov 99.99 % point), so
+  // a correct generator fails with probability ~1e-5 per check and a biased one (wrong table, wrong tail) fails.
+  const int64_t n = 2000000;
+  std::vector<double> v(static_cast<size_t>(n));
+  const double sn = std::sqrt(static_cast<double>(n));
+  corruption::fill_draws(12345, corruption::Draw::StandardNormal, 1.0, v.data(), n);
+  double m1 = 0, m2 = 0, m4 = 0;
+  int64_t beyond_r = 0, beyond_1 = 0;
+  for (double z : v) {
+    m1 += z, m2 += z * z, m4 += z * z * z * z;
+    beyond_r += std::abs(z) > 3.442619855899;
+    beyond_1 += std::abs(z) > 1.0;
+  }
+  m1 /= n, m2 /= n, m4 /= n;
+  CHECK(std::abs(m1) < 5 / sn);
+  CHECK(std::abs(m2 - 1) < 5 * std::sqrt(2.0) / sn);
+  CHECK(std::abs(m4 - 3) < 5 * std::sqrt(96.0) / sn);
+  const double p_r = std::erfc(3.442619855899 / std::sqrt(2.0)), p_1 = std::erfc(1 / std::sqrt(2.0));
+  CHECK(std::abs(beyond_r - p_r * n) < 5 * std::sqrt(p_r * n));  // the tail layer is drawn, with the right mass
+  CHECK(std::abs(beyond_1 - p_1 * n) < 5 * std::sqrt(p_1 * (1 - p_1) * n));
+  std::sort(v.begin(), v.end());
+  double ks = 0;
+  for (int64_t i = 0; i < n; i += 97) {  // Kolmogorov-Smirnov distance to the normal CDF
+    const double cdf = 0.5 * std::erfc(-v[static_cast<size_t>(i)] / std::sqrt(2.0));
+    ks = std::max(ks, std::abs(cdf - static_cast<double>(i) / n));
+  }
+  CHECK(ks < 2.22 / sn);
+
+  corruption::fill_draws(777, corruption::Draw::Uniform01, 1.0, v.data(), n);
+  double u1 = 0, lo = 1, hi = 0;
+  for (double u : v) u1 += u, lo = std::min(lo, u), hi = std::max(hi, u);
+  u1 /= n;
+  CHECK(std::abs(u1 - 0.5) < 5 * std::sqrt(1.0 / 12) / sn);
+  CHECK(lo >= 0.0);
+  CHECK(hi < 1.0);
+  std::sort(v.begin(), v.end());
+  double ks_u = 0;
+  for (int64_t i = 0; i < n; i += 97) ks_u = std::max(ks_u, std::abs(v[static_cast<size_t>(i)] - static_cast<double>(i) / n));
+  CHECK(ks_u < 2.22 / sn);
+
+  // Streams: the same seed repeats, another seed differs.
+  std::vector<double> a(1000), b(1000), c(1000);
+  corruption::fill_draws(5, corruption::Draw::StandardNormal, 0.1, a.data(), 1000);
+  corruption::fill_draws(5, corruption::Draw::StandardNormal, 0.1, b.data(), 1000);
+  corruption::fill_draws(6, corruption::Draw::StandardNormal, 0.1, c.data(), 1000);
+  CHECK(a == b);
+  CHECK(a != c);
+}
+
+TEST_CASE("the fast Poisson draws have the Poisson mean and variance", "[corruptions]") {
+  // Both samplers (below and above rate 10) and the switch between them; bounds are 5 standard errors.
+  const int64_t n = 400000;
+  std::vector<double> rates(static_cast<size_t>(n)), out(static_cast<size_t>(n));
+  for (double rate : {0.0, 0.3, 3.0, 9.99, 10.0, 25.0, 60.0, 500.0}) {
+    std::fill(rates.begin(), rates.end(), rate);
+    corruption::fill_poisson(99, rates.data(), out.data(), n);
+    double mean = 0, m2 = 0;
+    bool integers = true;
+    for (double k : out) mean += k, m2 += k * k, integers = integers && k >= 0 && k == std::floor(k);
+    mean /= n;
+    const double var = m2 / n - mean * mean;
+    INFO("rate " << rate << ": mean " << mean << ", variance " << var);
+    CHECK(integers);
+    if (rate == 0) {
+      CHECK(mean == 0);
+      continue;
+    }
+    CHECK(std::abs(mean - rate) < 5 * std::sqrt(rate / n));
+    // Var of the sample variance of a Poisson: (mu4 - var^2)/n with mu4 = rate(1 + 3 rate).
+    CHECK(std::abs(var - rate) < 5 * std::sqrt((rate * (1 + 3 * rate) - rate * rate) / n));
   }
 }
