@@ -243,6 +243,14 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
         levels_path(info, images.data_ptr<double>() + offset, result.data_ptr<double>() + offset, count, ch, h, w, call);
       return;
     }
+    if (cpu && info.pixels && !options.imagenet_c_jpeg && float_in && images.size(1) == 3 && images.is_contiguous()) {
+      const corruption::Call call{severity, table, part_seeds, options};
+      const int64_t plane = images.size(2) * images.size(3);
+      const float* src = images.data_ptr<float>();
+      float* dst = result.data_ptr<float>();
+      for (int64_t i = start; i < start + count; ++i) info.pixels(src + i * 3 * plane, dst + i * 3 * plane, plane, call);
+      return;
+    }
     auto x = images.narrow(0, start, count).to(torch::kDouble);
     const bool gray = x.size(1) == 1;
     if (gray) x = x.expand({-1, 3, -1, -1}).contiguous();

@@ -49,6 +49,10 @@ using CorruptionFunction = torch::Tensor (*)(const torch::Tensor& x, const corru
 // planar [3, H, W] levels round(x·255), corrupted in place. corrupt() then reads the float input and writes
 // the output directly, without the float64 copies; the same bytes as `apply` (tested).
 using LevelsFunction = void (*)(uint8_t* levels, int64_t height, int64_t width, const corruption::Call& call);
+// Optional CPU shortcut of a per-pixel corruption (brightness, saturate) on 3-channel float32 images: one
+// image's planes [3, plane] in, its finished output (clipped, floored to 8 bits when quantizing) out, with the
+// float64 arithmetic of `apply` but without its float64 copies; the same bytes (tested).
+using PixelsFunction = void (*)(const float* in, float* out, int64_t plane, const corruption::Call& call);
 
 struct CorruptionInfo {
   std::string name;
@@ -57,6 +61,7 @@ struct CorruptionInfo {
   bool stochastic;    // draws random numbers (deterministic ones give the same bytes for every seed)
   CorruptionFunction apply;
   LevelsFunction levels = nullptr;
+  PixelsFunction pixels = nullptr;
 };
 
 // The 19 corruptions in the reference's order (0 gaussian_noise ... 14 jpeg_compression, 15 speckle_noise ...
@@ -80,7 +85,7 @@ std::vector<uint64_t> image_seeds(uint64_t run_seed, int64_t first_index, int64_
 // The seed of an image's private generator for one (corruption, severity).
 uint64_t corruption_stream_seed(uint64_t image_seed, const std::string& name, int severity);
 
-// JPEG encode/decode round trip (CPU, libjpeg through OpenCV, 4:2:0) of float64 RGB [N, 3, H, W] in [0,1]
+// JPEG encode/decode round trip (CPU, libjpeg called directly, 4:2:0) of float64 RGB [N, 3, H, W] in [0,1]
 // holding 8-bit levels; returns float64 levels / 255 on the input's device.
 torch::Tensor jpeg_round_trip(const torch::Tensor& x, int quality, bool cpu_kernels = true);
 

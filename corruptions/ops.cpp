@@ -646,6 +646,45 @@ inline double remainder(double a, double b) {
 
 }  // namespace
 
+namespace {
+
+// One pixel of the HSV round trip with one channel changed (skimage's rgb2hsv / hsv2rgb operations).
+inline void hsv_adjust_pixel(double r, double g, double bl, HsvChannel channel, double a, double b, double& rr, double& gg,
+                             double& bb) {
+  // rgb_to_hsv
+  double v = std::max(std::max(r, g), bl);
+  const double delta = v - std::min(std::min(r, g), bl);
+  const double safe_delta = delta == 0 ? 1.0 : delta;
+  double s = delta == 0 ? 0.0 : delta / (v == 0 ? 1.0 : v);
+  double h = bl == v ? 4.0 + (r - g) / safe_delta : (g == v ? 2.0 + (bl - r) / safe_delta : (g - bl) / safe_delta);
+  h = remainder(h / 6.0, 1.0);
+  if (delta == 0) h = 0.0;
+  if (channel == HsvChannel::Value)
+    v = clip01(v + a);
+  else
+    s = clip01(s * a + b);
+  // hsv_to_rgb
+  const double hi = std::floor(h * 6.0);
+  const double f = h * 6.0 - hi;
+  const double pp = v * (1.0 - s), q = v * (1.0 - f * s), t = v * (1.0 - (1.0 - f) * s);
+  const double sector = remainder(hi, 6.0);
+  if (sector == 0) rr = v, gg = t, bb = pp;
+  else if (sector == 1) rr = q, gg = v, bb = pp;
+  else if (sector == 2) rr = pp, gg = v, bb = t;
+  else if (sector == 3) rr = pp, gg = q, bb = v;
+  else if (sector == 4) rr = t, gg = pp, bb = v;
+  else rr = v, gg = pp, bb = q;
+}
+
+// corrupt()'s CPU finish of one value for a float32 output: clip, then floor to 8 bits through the table.
+inline float finish_float(double v, bool quantize, const float* levels) {
+  v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+  if (quantize && v == v) return levels[static_cast<int>(v * 255.0)];
+  return static_cast<float>(v);
+}
+
+}  // namespace
+
 torch::Tensor hsv_adjust_cpu(const torch::Tensor& x, HsvChannel channel, double a, double b) {
   auto in = x.contiguous();
   const int64_t n = in.size(0), plane = in.size(2) * in.size(3);
@@ -656,35 +695,21 @@ torch::Tensor hsv_adjust_cpu(const torch::Tensor& x, HsvChannel channel, double 
     for_plane_runs(first, last, plane, [&](int64_t i, int64_t p) {
       const double* s3 = src + i * 3 * plane + p;
       double* d3 = dst + i * 3 * plane + p;
-      const double r = s3[0], g = s3[plane], bl = s3[2 * plane];
-      // rgb_to_hsv
-      double v = std::max(std::max(r, g), bl);
-      const double delta = v - std::min(std::min(r, g), bl);
-      const double safe_delta = delta == 0 ? 1.0 : delta;
-      double s = delta == 0 ? 0.0 : delta / (v == 0 ? 1.0 : v);
-      double h = bl == v ? 4.0 + (r - g) / safe_delta : (g == v ? 2.0 + (bl - r) / safe_delta : (g - bl) / safe_delta);
-      h = remainder(h / 6.0, 1.0);
-      if (delta == 0) h = 0.0;
-      if (channel == HsvChannel::Value)
-        v = clip01(v + a);
-      else
-        s = clip01(s * a + b);
-      // hsv_to_rgb
-      const double hi = std::floor(h * 6.0);
-      const double f = h * 6.0 - hi;
-      const double pp = v * (1.0 - s), q = v * (1.0 - f * s), t = v * (1.0 - (1.0 - f) * s);
-      const double sector = remainder(hi, 6.0);
-      double rr, gg, bb;
-      if (sector == 0) rr = v, gg = t, bb = pp;
-      else if (sector == 1) rr = q, gg = v, bb = pp;
-      else if (sector == 2) rr = pp, gg = v, bb = t;
-      else if (sector == 3) rr = pp, gg = q, bb = v;
-      else if (sector == 4) rr = t, gg = pp, bb = v;
-      else rr = v, gg = pp, bb = q;
-      d3[0] = rr, d3[plane] = gg, d3[2 * plane] = bb;
+      hsv_adjust_pixel(s3[0], s3[plane], s3[2 * plane], channel, a, b, d3[0], d3[plane], d3[2 * plane]);
     });
   });
   return out;
+}
+
+void hsv_adjust_planes(const float* in, float* out, int64_t plane, HsvChannel channel, double a, double b, bool quantize) {
+  const float* levels = level_table<float>();
+  for (int64_t p = 0; p < plane; ++p) {
+    double rr, gg, bb;
+    hsv_adjust_pixel(in[p], in[plane + p], in[2 * plane + p], channel, a, b, rr, gg, bb);
+    out[p] = finish_float(rr, quantize, levels);
+    out[plane + p] = finish_float(gg, quantize, levels);
+    out[2 * plane + p] = finish_float(bb, quantize, levels);
+  }
 }
 
 namespace {

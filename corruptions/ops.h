@@ -137,6 +137,8 @@ torch::Tensor hsv_to_rgb(const Hsv& hsv);
 // s = clip(s·a + b, 0, 1).
 enum class HsvChannel { Value, Saturation };
 torch::Tensor hsv_adjust_cpu(const torch::Tensor& x, HsvChannel channel, double a, double b);
+// The same per pixel from float32 planes [3, plane] to finished float32 output planes (PixelsFunction).
+void hsv_adjust_planes(const float* in, float* out, int64_t plane, HsvChannel channel, double a, double b, bool quantize);
 
 // PIL Image.resize((out_w, out_h), BOX) on 8-bit levels (integers 0..255 as float64): horizontal pass
 // first into an 8-bit intermediate, 22-bit fixed-point weights, like Pillow.

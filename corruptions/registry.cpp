@@ -19,6 +19,7 @@ torch::Tensor snow(const torch::Tensor&, const Call&);
 torch::Tensor frost(const torch::Tensor&, const Call&);
 torch::Tensor fog(const torch::Tensor&, const Call&);
 torch::Tensor brightness(const torch::Tensor&, const Call&);
+void brightness_pixels(const float*, float*, int64_t, const Call&);
 torch::Tensor contrast(const torch::Tensor&, const Call&);
 torch::Tensor elastic_transform(const torch::Tensor&, const Call&);
 torch::Tensor pixelate(const torch::Tensor&, const Call&);
@@ -29,6 +30,7 @@ torch::Tensor speckle_noise(const torch::Tensor&, const Call&);
 torch::Tensor gaussian_blur(const torch::Tensor&, const Call&);
 torch::Tensor spatter(const torch::Tensor&, const Call&);
 torch::Tensor saturate(const torch::Tensor&, const Call&);
+void saturate_pixels(const float*, float*, int64_t, const Call&);
 
 }  // namespace corruption
 
@@ -45,7 +47,7 @@ const std::vector<CorruptionInfo>& corruption_table() {
       {"snow", "standard", "weather", true, snow},
       {"frost", "standard", "weather", true, frost},
       {"fog", "standard", "weather", true, fog},
-      {"brightness", "standard", "weather", false, brightness},
+      {"brightness", "standard", "weather", false, brightness, nullptr, brightness_pixels},
       {"contrast", "standard", "digital", false, contrast},
       {"elastic_transform", "standard", "digital", true, elastic_transform},
       {"pixelate", "standard", "digital", false, pixelate, pixelate_levels},
@@ -53,7 +55,7 @@ const std::vector<CorruptionInfo>& corruption_table() {
       {"speckle_noise", "extra", "noise", true, speckle_noise},
       {"gaussian_blur", "extra", "blur", false, gaussian_blur},
       {"spatter", "extra", "weather", true, spatter},
-      {"saturate", "extra", "digital", false, saturate},
+      {"saturate", "extra", "digital", false, saturate, nullptr, saturate_pixels},
   };
   return table;
 }
