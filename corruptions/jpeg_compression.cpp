@@ -114,38 +114,25 @@ void code_one(JpegCodec& codec, unsigned char* rgb, int64_t h, int64_t w, int qu
   QB_CHECK(error.empty(), "jpeg: image " << index << ": " << error);
 }
 
-torch::Tensor jpeg_round_trip_cpu(const torch::Tensor& x, int quality) {
-  auto in = x.contiguous();
-  const int64_t n = in.size(0), h = in.size(2), w = in.size(3), plane = h * w;
-  auto out = torch::empty_like(in);
-  const double* src = in.data_ptr<double>();
-  double* dst = out.data_ptr<double>();
-  const double* levels = corruption::level_table<double>();
-  corruption::parallel_images(n, [&](int64_t first, int64_t last) {
-    JpegCodec codec;
-    std::vector<unsigned char> rgb(static_cast<size_t>(3 * plane));
-    for (int64_t i = first; i < last; ++i) {
-      const double* s = src + i * 3 * plane;
-      unsigned char* b = rgb.data();
-      for (int64_t p = 0; p < plane; ++p)
-        for (int c = 0; c < 3; ++c) {
-          double v = s[c * plane + p];
-          v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
-          b[3 * p + c] = static_cast<unsigned char>(corruption::rint_nonneg(v * 255.0));
-        }
-      code_one(codec, b, h, w, quality, i);
-      double* d = dst + i * 3 * plane;
-      for (int64_t p = 0; p < plane; ++p)
-        for (int c = 0; c < 3; ++c) d[c * plane + p] = levels[b[3 * p + c]];
-    }
-  });
-  return out;
+// One image's planar [3, H, W] levels through the codec, in place (per thread: codec state and interleaved buffer).
+void jpeg_levels(uint8_t* levels, int64_t h, int64_t w, int quality) {
+  thread_local JpegCodec codec;
+  thread_local std::vector<unsigned char> rgb;
+  const int64_t plane = h * w;
+  rgb.resize(static_cast<size_t>(3 * plane));
+  unsigned char* b = rgb.data();
+  for (int64_t p = 0; p < plane; ++p)
+    for (int c = 0; c < 3; ++c) b[3 * p + c] = levels[c * plane + p];
+  code_one(codec, b, h, w, quality, 0);
+  for (int64_t p = 0; p < plane; ++p)
+    for (int c = 0; c < 3; ++c) levels[c * plane + p] = b[3 * p + c];
 }
 
 }  // namespace
 
 torch::Tensor jpeg_round_trip(const torch::Tensor& x, int quality, bool cpu_kernels) {
-  if (cpu_kernels && x.is_cpu() && x.scalar_type() == torch::kDouble) return jpeg_round_trip_cpu(x, quality);
+  if (cpu_kernels && x.is_cpu() && x.scalar_type() == torch::kDouble)
+    return corruption::levels_round_trip_cpu(x, [&](uint8_t* levels) { jpeg_levels(levels, x.size(2), x.size(3), quality); });
   auto u8 = torch::round(x.clamp(0, 1) * 255.0).to(torch::kByte).permute({0, 2, 3, 1}).contiguous().to(torch::kCPU);
   const int64_t n = u8.size(0), h = u8.size(1), w = u8.size(2);
   auto out = torch::empty_like(u8);
@@ -169,16 +156,7 @@ torch::Tensor jpeg_compression(const torch::Tensor& x, const Call& call) {
 }
 
 void jpeg_compression_levels(uint8_t* levels, int64_t h, int64_t w, const Call& call) {
-  thread_local JpegCodec codec;
-  thread_local std::vector<unsigned char> rgb;
-  const int64_t plane = h * w;
-  rgb.resize(static_cast<size_t>(3 * plane));
-  unsigned char* b = rgb.data();
-  for (int64_t p = 0; p < plane; ++p)
-    for (int c = 0; c < 3; ++c) b[3 * p + c] = levels[c * plane + p];
-  code_one(codec, b, h, w, jpeg_quality(call), 0);
-  for (int64_t p = 0; p < plane; ++p)
-    for (int c = 0; c < 3; ++c) levels[c * plane + p] = b[3 * p + c];
+  jpeg_levels(levels, h, w, jpeg_quality(call));
 }
 
 }  // namespace corruption

@@ -207,6 +207,26 @@ void fill_poisson(uint64_t seed, const double* rates, double* out, int64_t count
   }
 }
 
+torch::Tensor levels_round_trip_cpu(const torch::Tensor& x, const std::function<void(uint8_t* levels)>& fn) {
+  auto in = x.contiguous();
+  const int64_t n = in.size(0), per_image = in[0].numel();
+  auto out = torch::empty_like(in);
+  const double* src = in.data_ptr<double>();
+  double* dst = out.data_ptr<double>();
+  const double* values = level_table<double>();
+  parallel_images(n, [&](int64_t first, int64_t last) {
+    std::vector<uint8_t> levels(static_cast<size_t>(per_image));
+    for (int64_t i = first; i < last; ++i) {
+      const double* s = src + i * per_image;
+      for (int64_t k = 0; k < per_image; ++k) levels[static_cast<size_t>(k)] = static_cast<uint8_t>(rint_nonneg((s[k] < 0.0 ? 0.0 : (s[k] > 1.0 ? 1.0 : s[k])) * 255.0));
+      fn(levels.data());
+      double* d = dst + i * per_image;
+      for (int64_t k = 0; k < per_image; ++k) d[k] = values[levels[static_cast<size_t>(k)]];
+    }
+  });
+  return out;
+}
+
 torch::Tensor per_image_draws(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, Draw draw, double scale,
                               torch::Device device) {
   std::vector<int64_t> sizes = {static_cast<int64_t>(rng_seeds.size())};

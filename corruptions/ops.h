@@ -140,6 +140,11 @@ torch::Tensor hsv_adjust_cpu(const torch::Tensor& x, HsvChannel channel, double 
 // The same per pixel from float32 planes [3, plane] to finished float32 output planes (PixelsFunction).
 void hsv_adjust_planes(const float* in, float* out, int64_t plane, HsvChannel channel, double a, double b, bool quantize);
 
+// The float64 CPU path of the 8-bit corruptions: each image of a CPU float64 [N, 3, H, W] tensor becomes planar
+// levels round(clip(x)·255), fn corrupts them in place (a LevelsFunction's work), and the result is returned as
+// levels / 255 (images in parallel).
+torch::Tensor levels_round_trip_cpu(const torch::Tensor& x, const std::function<void(uint8_t* levels)>& fn);
+
 // PIL Image.resize((out_w, out_h), BOX) on 8-bit levels (integers 0..255 as float64): horizontal pass
 // first into an 8-bit intermediate, 22-bit fixed-point weights, like Pillow.
 torch::Tensor pil_box_resize(const torch::Tensor& levels, int64_t out_h, int64_t out_w);

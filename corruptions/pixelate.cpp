@@ -79,30 +79,6 @@ void box_resize(const uint8_t* in, const BoxPlan& p, uint8_t* tmp, uint8_t* out,
     std::copy(src, src + p.h * p.out_w, out);
 }
 
-torch::Tensor pixelate_cpu(const torch::Tensor& x, int64_t small_h, int64_t small_w) {
-  auto in = x.contiguous();
-  const int64_t n = in.size(0), ch = in.size(1), h = in.size(2), w = in.size(3);
-  auto out = torch::empty_like(in);
-  const double* src = in.data_ptr<double>();
-  double* dst = out.data_ptr<double>();
-  const BoxPlan down = box_plan(h, w, small_h, small_w), up = box_plan(small_h, small_w, h, w);
-  const double* levels = level_table<double>();
-  parallel_images(n * ch, [&](int64_t first, int64_t last) {
-    std::vector<uint8_t> plane(static_cast<size_t>(h * w)), tmp(static_cast<size_t>(std::max(h * small_w, small_h * w))),
-        small(static_cast<size_t>(small_h * small_w)), back(static_cast<size_t>(h * w));
-    std::vector<int32_t> acc;
-    for (int64_t p = first; p < last; ++p) {
-      const double* s = src + p * h * w;
-      for (int64_t i = 0; i < h * w; ++i) plane[static_cast<size_t>(i)] = static_cast<uint8_t>(rint_nonneg(s[i] * 255.0));
-      box_resize(plane.data(), down, tmp.data(), small.data(), acc);
-      box_resize(small.data(), up, tmp.data(), back.data(), acc);
-      double* d = dst + p * h * w;
-      for (int64_t i = 0; i < h * w; ++i) d[i] = levels[back[static_cast<size_t>(i)]];
-    }
-  });
-  return out;
-}
-
 }  // namespace
 
 // The reduced size int(side·c) per axis (at least 1).
@@ -114,10 +90,12 @@ static std::pair<int64_t, int64_t> pixelate_small_size(const Call& call, int64_t
           std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(w) * c))};
 }
 
+void pixelate_levels(uint8_t* levels, int64_t h, int64_t w, const Call& call);
+
 torch::Tensor pixelate(const torch::Tensor& x, const Call& call) {
   const int64_t h = x.size(2), w = x.size(3);
   const auto [small_h, small_w] = pixelate_small_size(call, h, w);
-  if (cpu_kernels(x, call)) return pixelate_cpu(x, small_h, small_w);
+  if (cpu_kernels(x, call)) return levels_round_trip_cpu(x, [&](uint8_t* levels) { pixelate_levels(levels, h, w, call); });
   auto small = pil_box_resize(torch::round(x * 255.0), small_h, small_w);
   return pil_box_resize(small, h, w) / 255.0;
 }

@@ -470,3 +470,21 @@ TEST_CASE("the fast Poisson draws have the Poisson mean and variance", "[corrupt
     CHECK(std::abs(var - rate) < 5 * std::sqrt((rate * (1 + 3 * rate) - rate * rate) / n));
   }
 }
+
+TEST_CASE("the ImageNet-C JPEG re-save gives the same bits on both paths", "[corruptions]") {
+  // imagenet_c_jpeg sends every corruption through the float64 CPU path and the JPEG round trip at quality 85
+  // (the 8-bit shortcuts do not apply), so this covers the float64 level round trip of pixelate and JPEG too.
+  torch::manual_seed(12);
+  const auto x = torch::rand({2, 3, 40, 56});
+  CorruptionOptions kernels, tensors;
+  kernels.imagenet_c_jpeg = tensors.imagenet_c_jpeg = true;
+  tensors.cpu_kernels = false;
+  const auto seeds = image_seeds(4, 0, 2);
+  for (const std::string name : {"pixelate", "jpeg_compression", "contrast", "brightness"})
+    for (int severity : {1, 5}) {
+      INFO(name << " severity " << severity);
+      const auto a = corrupt(x, name, severity, seeds, kernels), b = corrupt(x, name, severity, seeds, tensors);
+      CHECK(torch::equal(a, b));
+      CHECK(!torch::equal(a, corrupt(x, name, severity, seeds, CorruptionOptions{})));  // the re-save changed bytes
+    }
+}
