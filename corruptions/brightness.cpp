@@ -16,7 +16,8 @@ torch::Tensor brightness(const torch::Tensor& x, const Call& call) {
   return hsv_to_rgb(hsv);
 }
 
-void brightness_pixels(const float* in, float* out, int64_t plane, const Call& call) {
+void brightness_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t, const Call& call) {
+  const int64_t plane = height * width;
   hsv_adjust_planes(in, out, plane, HsvChannel::Value, brightness_shift(call), 0.0, call.options.quantize);
 }
 

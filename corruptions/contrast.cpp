@@ -2,27 +2,42 @@
 #include "corruptions/ops.h"
 
 namespace questbench::corruption {
+namespace {
+
+double contrast_factor(const Call& call) {
+  static const double imagenet[5] = {0.4, .3, .2, .1, .05}, tiny[5] = {.4, .3, .2, .1, 0.05}, cifar[5] = {.75, .5, .4, .3, 0.15};
+  return pick(call, imagenet, tiny, cifar);
+}
+
+}  // namespace
 
 torch::Tensor contrast(const torch::Tensor& x, const Call& call) {
-  static const double imagenet[5] = {0.4, .3, .2, .1, .05}, tiny[5] = {.4, .3, .2, .1, 0.05}, cifar[5] = {.75, .5, .4, .3, 0.15};
-  const double c = pick(call, imagenet, tiny, cifar);
+  const double c = contrast_factor(call);
   auto means = x.mean({2, 3}, /*keepdim=*/true);
-  if (cpu_kernels(x, call)) {
-    // (x - mean)·c + mean in one pass (three roundings, like the three tensor ops).
-    auto in = x.contiguous();
-    means = means.contiguous();
-    auto out = torch::empty_like(in);
-    const int64_t planes = in.size(0) * in.size(1), hw = in.size(2) * in.size(3);
-    const double* src = in.data_ptr<double>();
-    const double* m = means.data_ptr<double>();
-    double* dst = out.data_ptr<double>();
-    parallel_images(planes, [&](int64_t first, int64_t last) {
-      for (int64_t p = first; p < last; ++p)
-        for (int64_t i = 0; i < hw; ++i) dst[p * hw + i] = (src[p * hw + i] - m[p]) * c + m[p];
-    });
-    return out;
-  }
   return (x - means) * c + means;
+}
+
+// The channel sums are accumulated in float64 (eight interleaved partial sums). For 8-bit levels (and any floats that are
+// multiples of 2^-31, such as torch::rand's) every partial sum is exact, so the mean is the tensor path's
+// sum / count to the bit; for other inputs it may differ from ATen's summation order in the last bit.
+void contrast_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t image, const Call& call) {
+  const int64_t plane = height * width;
+  const double c = contrast_factor(call);
+  for (int64_t ch = 0; ch < 3; ++ch) {
+    const float* s = in + ch * plane;
+    float* d = out + ch * plane;
+    double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // eight interleaved sums, then added in order
+    int64_t p = 0;
+    for (; p + 8 <= plane; p += 8)
+      for (int j = 0; j < 8; ++j) partial[j] += s[p + j];
+    double total = 0;
+    for (double v : partial) total += v;
+    for (; p < plane; ++p) total += s[p];
+    const double mean = total / static_cast<double>(plane);
+    finish_in_chunks(d, plane, call.options.quantize, [&](int64_t first, int64_t n, double* v) {
+      for (int64_t k = 0; k < n; ++k) v[k] = (static_cast<double>(s[first + k]) - mean) * c + mean;
+    });
+  }
 }
 
 }  // namespace questbench::corruption

@@ -2,9 +2,10 @@
 // rescaled by max/(max + strength) with the image's global max. The map is the reference's plasma_fractal:
 // side 256 (ImageNet-C), 64 (Tiny), 32 (CIFAR) — other sizes use the next power of two >= max(H, W) —
 // toroidal, noise amplitude wibble² (wibble = 100, divided by `decay` per level), normalised to [0,1];
-// only its top-left H x W is used. The uniform draws of each level come from the image's own stream.
+// only its top-left H x W is used. The uniform draws of each level come from the image's fast stream.
 #include "corruptions/ops.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace questbench::corruption {
@@ -44,9 +45,9 @@ torch::Tensor plasma_fractal(int64_t mapsize, double decay, const torch::Tensor&
   return map / std::get<0>(map.flatten(1).max(1)).view({n, 1, 1});
 }
 
-// The same diamond-square steps and fog blend for one image, as loops (m: mapsize² scratch).
-void fog_cpu_one(const double* u, int64_t mapsize, double decay, double strength, const double* x, double* out, int64_t h, int64_t w,
-                 double* m) {
+// The same diamond-square steps for one image, as loops: m (mapsize² scratch) ends up holding map - min;
+// returns its max (the normaliser).
+double plasma_cpu(const double* u, int64_t mapsize, double decay, double* m) {
   const int64_t ms = mapsize;
   std::fill(m, m + ms * ms, 0.0);
   double wibble = 100;
@@ -54,23 +55,25 @@ void fog_cpu_one(const double* u, int64_t mapsize, double decay, double strength
   for (int64_t s = ms; s >= 2; s /= 2) {
     const int64_t half = s / 2, cells = ms / s;
     auto noise = [&](int64_t k) { return wibble * (u[k] * (2 * wibble) - wibble); };
+    auto next = [&](int64_t i) { return i + 1 == cells ? 0 : i + 1; };
+    auto previous = [&](int64_t i) { return i == 0 ? cells - 1 : i - 1; };
     for (int64_t i = 0; i < cells; ++i)
       for (int64_t j = 0; j < cells; ++j) {
-        const int64_t i1 = (i + 1) % cells, j1 = (j + 1) % cells;
+        const int64_t i1 = next(i), j1 = next(j);
         const double sq = (at(i * s, j * s) + at(i1 * s, j * s)) + (at(i * s, j1 * s) + at(i1 * s, j1 * s));
         at(half + i * s, half + j * s) = sq / 4 + noise(i * cells + j);
       }
     u += cells * cells;
     for (int64_t i = 0; i < cells; ++i)
       for (int64_t j = 0; j < cells; ++j) {
-        const int64_t im = (i + cells - 1) % cells, j1 = (j + 1) % cells;
+        const int64_t im = previous(i), j1 = next(j);
         const double left = ((at(half + i * s, half + j * s) + at(half + im * s, half + j * s)) + at(i * s, j * s)) + at(i * s, j1 * s);
         at(i * s, half + j * s) = left / 4 + noise(i * cells + j);
       }
     u += cells * cells;
     for (int64_t i = 0; i < cells; ++i)
       for (int64_t j = 0; j < cells; ++j) {
-        const int64_t jm = (j + cells - 1) % cells, i1 = (i + 1) % cells;
+        const int64_t jm = previous(j), i1 = next(i);
         const double top = ((at(half + i * s, half + j * s) + at(half + i * s, half + jm * s)) + at(i * s, j * s)) + at(i1 * s, j * s);
         at(half + i * s, j * s) = top / 4 + noise(i * cells + j);
       }
@@ -81,48 +84,99 @@ void fog_cpu_one(const double* u, int64_t mapsize, double decay, double strength
   for (int64_t p = 1; p < ms * ms; ++p) lo = std::min(lo, m[p]);
   double hi = -std::numeric_limits<double>::infinity();
   for (int64_t p = 0; p < ms * ms; ++p) hi = std::max(hi, m[p] = m[p] - lo);
-  double peak = -std::numeric_limits<double>::infinity();
-  for (int64_t p = 0; p < 3 * h * w; ++p) peak = std::max(peak, x[p]);
-  const double denominator = peak + strength;
-  for (int64_t c = 0; c < 3; ++c)
-    for (int64_t r = 0; r < h; ++r)
-      for (int64_t q = 0; q < w; ++q) {
-        const int64_t p = (c * h + r) * w + q;
-        out[p] = (x[p] + strength * (m[r * ms + q] / hi)) * peak / denominator;
-      }
+  return hi;
 }
 
-}  // namespace
+struct FogParams {
+  double strength, decay;
+  int64_t mapsize;
+};
 
-torch::Tensor fog(const torch::Tensor& x, const Call& call) {
+FogParams fog_params(const Call& call, int64_t h, int64_t w) {
   static const double strength_imagenet[5] = {1.5, 2, 2.5, 2.5, 3}, decay_imagenet[5] = {2, 2, 1.7, 1.5, 1.4};
   static const double strength_tiny[5] = {.4, .7, 1, 1.5, 2}, decay_tiny[5] = {3, 3, 2.5, 2, 1.75};
   static const double strength_cifar[5] = {.2, .5, 0.75, 1, 1.5}, decay_cifar[5] = {3, 3, 2.5, 2, 1.75};
-  const double strength = pick(call, strength_imagenet, strength_tiny, strength_cifar);
-  const double decay = pick(call, decay_imagenet, decay_tiny, decay_cifar);
-  const int64_t h = x.size(2), w = x.size(3), native = table_side(call.table);
+  const int64_t native = table_side(call.table);
   int64_t mapsize = native == 224 ? 256 : native;
   if (h != native || w != native) {
     mapsize = 1;
     while (mapsize < std::max(h, w)) mapsize *= 2;
   }
-  auto uniform = per_image_fill(
-      call.rng_seeds, {plasma_draws(mapsize)}, torch::kDouble, [](at::Generator& g, torch::Tensor& out) { out.uniform_(0, 1, g); },
-      cpu_kernels(x, call) ? torch::Device(torch::kCPU) : x.device());
-  if (cpu_kernels(x, call)) {
+  return {pick(call, strength_imagenet, strength_tiny, strength_cifar), pick(call, decay_imagenet, decay_tiny, decay_cifar), mapsize};
+}
+
+// The image's global max (float or double input; eight running maxima, exact in any order).
+template <typename T>
+double image_peak(const T* x, int64_t count) {
+  T part[8];
+  for (auto& v : part) v = -std::numeric_limits<T>::infinity();
+  int64_t p = 0;
+  for (; p + 8 <= count; p += 8)
+    for (int j = 0; j < 8; ++j) part[j] = std::max(part[j], x[p + j]);
+  T peak = -std::numeric_limits<T>::infinity();
+  for (T v : part) peak = std::max(peak, v);
+  for (; p < count; ++p) peak = std::max(peak, x[p]);
+  return static_cast<double>(peak);
+}
+
+// The used h x w corner of the map, divided by its max in place (once for the three channels).
+void normalise_map(double* m, int64_t mapsize, double hi, int64_t h, int64_t w) {
+  for (int64_t r = 0; r < h; ++r)
+    for (int64_t q = 0; q < w; ++q) m[r * mapsize + q] = m[r * mapsize + q] / hi;
+}
+
+// (x + strength · map) · peak / (peak + strength) for n values of one row (normalised map row m_row).
+template <typename T>
+void fog_row(const T* x, const double* m_row, double strength, double peak, double* out, int64_t n) {
+  const double denominator = peak + strength;
+  for (int64_t q = 0; q < n; ++q) out[q] = (static_cast<double>(x[q]) + strength * m_row[q]) * peak / denominator;
+}
+
+}  // namespace
+
+torch::Tensor fog(const torch::Tensor& x, const Call& call) {
+  const int64_t h = x.size(2), w = x.size(3);
+  const auto [strength, decay, mapsize] = fog_params(call, h, w);
+  const bool cpu = cpu_kernels(x, call);
+  auto uniform = per_image_draws(call.rng_seeds, {plasma_draws(mapsize)}, Draw::Uniform01, 1.0, cpu ? torch::Device(torch::kCPU) : x.device());
+  if (cpu) {
     auto in = x.contiguous();
     auto out = torch::empty_like(in);
     parallel_images(in.size(0), [&](int64_t first, int64_t last) {
       std::vector<double> m(static_cast<size_t>(mapsize * mapsize));
-      for (int64_t i = first; i < last; ++i)
-        fog_cpu_one(uniform[i].data_ptr<double>(), mapsize, decay, strength, in[i].data_ptr<double>(), out[i].data_ptr<double>(), h, w,
-                    m.data());
+      for (int64_t i = first; i < last; ++i) {
+        const double hi = plasma_cpu(uniform[i].data_ptr<double>(), mapsize, decay, m.data());
+        const double* xi = in[i].data_ptr<double>();
+        double* o = out[i].data_ptr<double>();
+        const double peak = image_peak(xi, 3 * h * w);
+        normalise_map(m.data(), mapsize, hi, h, w);
+        for (int64_t c = 0; c < 3; ++c)
+          for (int64_t r = 0; r < h; ++r) fog_row(xi + (c * h + r) * w, m.data() + r * mapsize, strength, peak, o + (c * h + r) * w, w);
+      }
     });
     return out;
   }
   auto map = plasma_fractal(mapsize, decay, uniform).slice(1, 0, h).slice(2, 0, w).unsqueeze(1);
   auto peak = std::get<0>(x.flatten(1).max(1)).view({-1, 1, 1, 1});
   return (x + strength * map) * peak / (peak + strength);
+}
+
+void fog_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t image, const Call& call) {
+  const auto [strength, decay, mapsize] = fog_params(call, height, width);
+  thread_local std::vector<double> uniform, m;
+  uniform.resize(static_cast<size_t>(plasma_draws(mapsize)));
+  m.resize(static_cast<size_t>(mapsize * mapsize));
+  DrawStream(call.rng_seeds[static_cast<size_t>(image)]).fill(Draw::Uniform01, 1.0, uniform.data(), static_cast<int64_t>(uniform.size()));
+  const double hi = plasma_cpu(uniform.data(), mapsize, decay, m.data());
+  const double peak = image_peak(in, 3 * height * width);
+  normalise_map(m.data(), mapsize, hi, height, width);
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t r = 0; r < height; ++r) {
+      const int64_t row = (c * height + r) * width;
+      finish_in_chunks(out + row, width, call.options.quantize, [&](int64_t first, int64_t n, double* v) {
+        fog_row(in + row + first, m.data() + r * mapsize + first, strength, peak, v, n);
+      });
+    }
 }
 
 }  // namespace questbench::corruption

@@ -1,15 +1,33 @@
 // gaussian_noise (standard, noise): x + N(0, c²) drawn per pixel and channel from the image's own stream.
 #include "corruptions/ops.h"
 
-namespace questbench::corruption {
+#include <algorithm>
 
-torch::Tensor gaussian_noise(const torch::Tensor& x, const Call& call) {
+namespace questbench::corruption {
+namespace {
+
+double noise_std(const Call& call) {
   static const double imagenet[5] = {.08, .12, 0.18, 0.26, 0.38}, tiny[5] = {.04, .08, .12, .15, .18},
                       cifar[5] = {0.04, 0.06, .08, .09, .10};
-  const double c = pick(call, imagenet, tiny, cifar);
+  return pick(call, imagenet, tiny, cifar);
+}
+
+}  // namespace
+
+torch::Tensor gaussian_noise(const torch::Tensor& x, const Call& call) {
   const std::vector<int64_t> shape = {x.size(1), x.size(2), x.size(3)};
   // c·N(0, 1) from the image's fast stream (see per_image_draws); x is added in place.
-  return per_image_draws(call.rng_seeds, shape, Draw::StandardNormal, c, x.device()).add_(x);
+  return per_image_draws(call.rng_seeds, shape, Draw::StandardNormal, noise_std(call), x.device()).add_(x);
+}
+
+void gaussian_noise_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t image, const Call& call) {
+  const int64_t plane = height * width;
+  DrawStream stream(call.rng_seeds[static_cast<size_t>(image)]);
+  const double c = noise_std(call);
+  finish_in_chunks(out, 3 * plane, call.options.quantize, [&](int64_t first, int64_t n, double* v) {
+    stream.fill(Draw::StandardNormal, c, v, n);
+    for (int64_t k = 0; k < n; ++k) v[k] = v[k] + static_cast<double>(in[first + k]);
+  });
 }
 
 }  // namespace questbench::corruption

@@ -9,6 +9,8 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <mutex>
 
 namespace questbench::corruption {
 
@@ -174,7 +176,7 @@ double poisson(Xoshiro256pp& rng, const PoissonSetup& p) {
   // PTRS (Hörmann 1993, "The transformed rejection method for generating Poisson random variables").
   for (;;) {
     const double u = rng.uniform() - 0.5, v = rng.uniform_open(), us = 0.5 - std::abs(u);
-    const double k = std::floor((2 * p.a / us + p.b) * u + p.rate + 0.43);
+    const double k = floor_exact((2 * p.a / us + p.b) * u + p.rate + 0.43);
     if (us >= 0.07 && v <= p.v_r) return k;
     if (k < 0 || (us < 0.013 && v > us)) continue;
     if (std::log(v) + p.log_inv_alpha - std::log(p.a / (us * us) + p.b) <= -p.rate + k * p.log_rate - std::lgamma(k + 1)) return k;
@@ -183,14 +185,100 @@ double poisson(Xoshiro256pp& rng, const PoissonSetup& p) {
 
 }  // namespace
 
-void fill_draws(uint64_t seed, Draw draw, double scale, double* out, int64_t count) {
-  Xoshiro256pp rng(seed);
+DrawStream::DrawStream(uint64_t seed) {
+  const Xoshiro256pp rng(seed);
+  std::memcpy(state_, rng.s, sizeof state_);
+}
+
+void DrawStream::fill(Draw draw, double scale, double* out, int64_t count) {
+  Xoshiro256pp rng(0);
+  std::memcpy(rng.s, state_, sizeof state_);
   if (draw == Draw::Uniform01) {
     for (int64_t i = 0; i < count; ++i) out[i] = scale * rng.uniform();
   } else {
     const Ziggurat& z = ziggurat();
     for (int64_t i = 0; i < count; ++i) out[i] = scale * standard_normal(rng, z);
   }
+  std::memcpy(state_, rng.s, sizeof state_);
+}
+
+void fill_draws(uint64_t seed, Draw draw, double scale, double* out, int64_t count) { DrawStream(seed).fill(draw, scale, out, count); }
+
+namespace {
+
+// The Poisson CDFs of the rates level·scale for the 256 levels of a float32 image, each with a guide table:
+// guide[g] = the smallest count whose CDF exceeds g / kGuide, where the inversion search starts.
+constexpr int kGuide = 128;
+constexpr double kMaxTableRate = 700;  // exp(-rate) stays a normal double
+
+struct LevelPoisson {
+  double rate[256];
+  std::vector<double> cdf[256];  // last entry 2.0: the cut tail
+  std::vector<int32_t> guide[256];
+};
+
+std::unique_ptr<LevelPoisson> build_level_poisson(double scale) {
+  auto t = std::make_unique<LevelPoisson>();
+  const float* levels = level_table<float>();
+  for (int k = 0; k < 256; ++k) {
+    const double rate = static_cast<double>(levels[k]) * scale;
+    t->rate[k] = rate;
+    auto& cdf = t->cdf[k];
+    if (!(rate >= 0 && rate <= kMaxTableRate)) continue;  // not tabulated: PTRS
+    double p = std::exp(-rate), total = 0;
+    for (int64_t n = 0;; ++n) {
+      if (n > 0) p *= rate / static_cast<double>(n);
+      if (n > rate && p < 1e-18) break;
+      total += p;
+      cdf.push_back(total);
+    }
+    cdf.push_back(2.0);
+    auto& guide = t->guide[k];
+    guide.resize(kGuide);
+    int32_t n = 0;
+    for (int g = 0; g < kGuide; ++g) {
+      while (cdf[static_cast<size_t>(n)] <= static_cast<double>(g) / kGuide) ++n;
+      guide[static_cast<size_t>(g)] = n;
+    }
+  }
+  return t;
+}
+
+const LevelPoisson& level_poisson(double scale) {
+  static std::mutex mutex;
+  static std::vector<std::pair<double, std::unique_ptr<LevelPoisson>>> built;  // a few scales per process
+  std::lock_guard<std::mutex> lock(mutex);
+  for (const auto& [s, t] : built)
+    if (s == scale) return *t;
+  built.emplace_back(scale, build_level_poisson(scale));
+  return *built.back().second;
+}
+
+}  // namespace
+
+void DrawStream::poisson(const double* x, double scale, double* out, int64_t count) {
+  Xoshiro256pp rng(0);
+  std::memcpy(rng.s, state_, sizeof state_);
+  const LevelPoisson& table = level_poisson(scale);
+  const float* levels = level_table<float>();
+  PoissonSetup fallback;
+  for (int64_t i = 0; i < count; ++i) {
+    const double v = x[i];
+    const double t = v * 255.0;
+    const int k = t >= 0.0 && t <= 255.0 ? static_cast<int>(rint_nonneg(t)) : 0;
+    const auto& cdf = table.cdf[k];
+    if (v == static_cast<double>(levels[k]) && !cdf.empty()) {
+      const double u = rng.uniform();
+      int32_t n = table.guide[k][static_cast<size_t>(u * kGuide)];
+      while (cdf[static_cast<size_t>(n)] <= u) ++n;
+      out[i] = static_cast<double>(n);
+    } else {
+      const double rate = v * scale;
+      if (fallback.rate != rate) fallback = poisson_setup(rate);
+      out[i] = corruption::poisson(rng, fallback);
+    }
+  }
+  std::memcpy(state_, rng.s, sizeof state_);
 }
 
 void fill_poisson(uint64_t seed, const double* rates, double* out, int64_t count) {
@@ -227,17 +315,26 @@ torch::Tensor levels_round_trip_cpu(const torch::Tensor& x, const std::function<
   return out;
 }
 
-torch::Tensor per_image_draws(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, Draw draw, double scale,
-                              torch::Device device) {
+torch::Tensor per_image_streams(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape,
+                                const std::function<void(DrawStream& stream, double* out)>& fill, torch::Device device) {
   std::vector<int64_t> sizes = {static_cast<int64_t>(rng_seeds.size())};
   sizes.insert(sizes.end(), shape.begin(), shape.end());
   auto out = torch::empty(sizes, torch::TensorOptions().dtype(torch::kDouble));
   const int64_t per_image = c10::multiply_integers(shape);
   double* data = out.data_ptr<double>();
   parallel_images(static_cast<int64_t>(rng_seeds.size()), [&](int64_t first, int64_t last) {
-    for (int64_t i = first; i < last; ++i) fill_draws(rng_seeds[static_cast<size_t>(i)], draw, scale, data + i * per_image, per_image);
+    for (int64_t i = first; i < last; ++i) {
+      DrawStream stream(rng_seeds[static_cast<size_t>(i)]);
+      fill(stream, data + i * per_image);
+    }
   });
   return out.to(device);
+}
+
+torch::Tensor per_image_draws(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, Draw draw, double scale,
+                              torch::Device device) {
+  const int64_t per_image = c10::multiply_integers(shape);
+  return per_image_streams(rng_seeds, shape, [&](DrawStream& stream, double* out) { stream.fill(draw, scale, out, per_image); }, device);
 }
 
 template <typename T>
@@ -320,14 +417,87 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
   return out.defined() ? out : torch::zeros_like(x);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define QB_WITH_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define QB_WITH_AVX2_CLONE
+#endif
+
 namespace {
 
-bool wide_pass(int64_t taps, int64_t n) { return taps > 31 || taps > n; }
+typedef double Vec4 __attribute__((vector_size(32)));
+#define QB_LOAD4(p) ({ Vec4 v_; std::memcpy(&v_, (p), sizeof v_); v_; })
+#define QB_STORE4(p, v) do { Vec4 v_ = (v); std::memcpy((p), &v_, sizeof v_); } while (0)
+
+}  // namespace
+
+namespace {
+typedef float Vec4f __attribute__((vector_size(16)));
+typedef int32_t Vec4i __attribute__((vector_size(16)));
+typedef int64_t Vec4l __attribute__((vector_size(32)));
+}  // namespace
+
+QB_WITH_AVX2_CLONE void finish_levels(const double* values, float* out, int64_t n, bool quantize) {
+  const Vec4 zero = {0, 0, 0, 0}, one = {1, 1, 1, 1};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    Vec4 v = QB_LOAD4(values + i);
+    v = v < zero ? zero : v;  // a NaN lane fails both tests and stays NaN
+    v = v > one ? one : v;
+    Vec4f r = __builtin_convertvector(v, Vec4f);
+    if (quantize) {
+      const Vec4f level = __builtin_convertvector(__builtin_convertvector(v * 255.0, Vec4i), Vec4f) / 255.0f;
+      const Vec4i is_nan = __builtin_convertvector(static_cast<Vec4l>(v != v), Vec4i);
+      r = is_nan ? r : level;
+    }
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  const float* levels = level_table<float>();
+  for (; i < n; ++i) out[i] = finish_level(values[i], quantize, levels);
+}
+
+QB_WITH_AVX2_CLONE void weighted_taps(const double* s, const int64_t* offsets, const double* weights, int64_t taps, double* out,
+                                      int64_t n) {
+  int64_t c = 0;
+  for (; c + 16 <= n; c += 16) {
+    const double* p = s + offsets[0] + c;
+    const double w0 = weights[0];
+    Vec4 a0 = QB_LOAD4(p) * w0, a1 = QB_LOAD4(p + 4) * w0, a2 = QB_LOAD4(p + 8) * w0, a3 = QB_LOAD4(p + 12) * w0;
+    for (int64_t t = 1; t < taps; ++t) {
+      const double* q = s + offsets[t] + c;
+      const double wt = weights[t];
+      a0 = a0 + QB_LOAD4(q) * wt;
+      a1 = a1 + QB_LOAD4(q + 4) * wt;
+      a2 = a2 + QB_LOAD4(q + 8) * wt;
+      a3 = a3 + QB_LOAD4(q + 12) * wt;
+    }
+    QB_STORE4(out + c, a0);
+    QB_STORE4(out + c + 4, a1);
+    QB_STORE4(out + c + 8, a2);
+    QB_STORE4(out + c + 12, a3);
+  }
+  for (; c + 4 <= n; c += 4) {
+    Vec4 a = QB_LOAD4(s + offsets[0] + c) * weights[0];
+    for (int64_t t = 1; t < taps; ++t) a = a + QB_LOAD4(s + offsets[t] + c) * weights[t];
+    QB_STORE4(out + c, a);
+  }
+  for (; c < n; ++c) {
+    double a = s[offsets[0] + c] * weights[0];
+    for (int64_t t = 1; t < taps; ++t) a = a + s[offsets[t] + c] * weights[t];
+    out[c] = a;
+  }
+}
 
 std::vector<int64_t> border_vector(int64_t n, int64_t before, int64_t after, Border border) {
   auto t = border_index(n, before, after, border, torch::kCPU);
   return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
 }
+
+namespace {
+
+// Kernels wider than this (elastic_transform's sigma 20-170 fields) or than the axis fold into a dense
+// matrix product; narrower ones sum taps (gaussian_blur's widest, sigma 6, has 49).
+bool wide_pass(int64_t taps, int64_t n) { return taps > 63 || taps > n; }
 
 // filter1d's shifted-add path on every [h, w] plane of a contiguous CPU tensor.
 torch::Tensor filter1d_cpu(const torch::Tensor& x, const double* wp, int64_t taps, int64_t dim, Border border) {
@@ -339,29 +509,20 @@ torch::Tensor filter1d_cpu(const torch::Tensor& x, const double* wp, int64_t tap
   double* dst = out.data_ptr<double>();
   parallel_images(planes, [&](int64_t first, int64_t last) {
     std::vector<double> pad(static_cast<size_t>(w + 2 * r));
+    std::vector<int64_t> offsets(static_cast<size_t>(taps));
+    if (dim == 3)
+      for (int64_t k = 0; k < taps; ++k) offsets[static_cast<size_t>(k)] = k;
     for (int64_t pl = first; pl < last; ++pl) {
       const double* s = src + pl * h * w;
       double* d = dst + pl * h * w;
       for (int64_t y = 0; y < h; ++y) {
-        double* o = d + y * w;
         if (dim == 3) {
           const double* row = s + y * w;
           for (int64_t j = 0; j < w + 2 * r; ++j) pad[static_cast<size_t>(j)] = row[idx[static_cast<size_t>(j)]];
-          const double* p = pad.data();
-          for (int64_t c = 0; c < w; ++c) o[c] = p[c] * wp[0];
-          for (int64_t k = 1; k < taps; ++k) {
-            const double wk = wp[k];
-            const double* pk = p + k;
-            for (int64_t c = 0; c < w; ++c) o[c] = o[c] + pk[c] * wk;
-          }
+          weighted_taps(pad.data(), offsets.data(), wp, taps, d + y * w, w);
         } else {
-          const double* row0 = s + idx[static_cast<size_t>(y)] * w;
-          for (int64_t c = 0; c < w; ++c) o[c] = row0[c] * wp[0];
-          for (int64_t k = 1; k < taps; ++k) {
-            const double wk = wp[k];
-            const double* rk = s + idx[static_cast<size_t>(y + k)] * w;
-            for (int64_t c = 0; c < w; ++c) o[c] = o[c] + rk[c] * wk;
-          }
+          for (int64_t k = 0; k < taps; ++k) offsets[static_cast<size_t>(k)] = idx[static_cast<size_t>(y + k)] * w;
+          weighted_taps(s, offsets.data(), wp, taps, d + y * w, w);
         }
       }
     }
@@ -383,13 +544,18 @@ torch::Tensor filter1d(const torch::Tensor& x, const torch::Tensor& weights, int
   return out;
 }
 
+namespace {
+
+struct Tap {  // kernel row i, column j, weight k
+  int64_t i, j;
+  double k;
+};
+
+}  // namespace
+
 torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Border border, bool cpu) {
   const int64_t kh = kernel.size(0), kw = kernel.size(1), h = x.size(2), w = x.size(3);
   auto k = kernel.to(torch::kCPU).to(torch::kDouble).contiguous();
-  struct Tap {
-    int64_t i, j;
-    double k;
-  };
   auto ka = k.accessor<double, 2>();
   std::vector<Tap> taps;
   for (int64_t i = 0; i < kh; ++i)
@@ -403,6 +569,10 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
     auto out = torch::empty_like(in);
     const double* src = in.data_ptr<double>();
     double* dst = out.data_ptr<double>();
+    const int64_t count = static_cast<int64_t>(taps.size());
+    std::vector<int64_t> offsets;
+    std::vector<double> weights;
+    for (const auto& t : taps) offsets.push_back(t.i * pw + t.j), weights.push_back(t.k);
     parallel_images(planes, [&](int64_t first, int64_t last) {
       std::vector<double> pad(static_cast<size_t>(ph * pw));
       for (int64_t pl = first; pl < last; ++pl) {
@@ -410,19 +580,7 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
         for (int64_t y = 0; y < ph; ++y)
           for (int64_t c = 0; c < pw; ++c) pad[static_cast<size_t>(y * pw + c)] = s[rows[static_cast<size_t>(y)] * w + cols[static_cast<size_t>(c)]];
         double* d = dst + pl * h * w;
-        for (int64_t y = 0; y < h; ++y) {
-          double* o = d + y * w;
-          bool first_tap = true;
-          for (const auto& t : taps) {
-            const double* p = pad.data() + (y + t.i) * pw + t.j;
-            const double kk = t.k;
-            if (first_tap)
-              for (int64_t c = 0; c < w; ++c) o[c] = p[c] * kk;
-            else
-              for (int64_t c = 0; c < w; ++c) o[c] = o[c] + p[c] * kk;
-            first_tap = false;
-          }
-        }
+        for (int64_t y = 0; y < h; ++y) weighted_taps(pad.data() + y * pw, offsets.data(), weights.data(), count, d + y * w, w);
       }
     });
     return out;
@@ -516,8 +674,9 @@ MotionTaps motion_taps(double radius, double sigma, const std::vector<double>& a
   return t;
 }
 
-// Row by row: each output row accumulates the taps in order (tap 0 = k0·x, then += k_i·x_i, rounded twice
-// per tap like the tensor path), edge pixels by clamping, then floor(acc + 1e-6) clipped to 0..255.
+// Per plane: the image padded with its edge pixels as far as this image's taps reach, then every output
+// row accumulates the taps in order through weighted_taps (tap 0 = k0·x, then += k_i·x_i, rounded twice per
+// tap like the tensor path), then floor(acc + 1e-6) clipped to 0..255.
 torch::Tensor motion_blur_levels_cpu(const torch::Tensor& x, const MotionTaps& t) {
   auto in = x.contiguous();
   const int64_t n = in.size(0), ch = in.size(1), h = in.size(2), w = in.size(3);
@@ -526,35 +685,32 @@ torch::Tensor motion_blur_levels_cpu(const torch::Tensor& x, const MotionTaps& t
   const double* src = in.data_ptr<double>();
   double* dst = out.data_ptr<double>();
   parallel_images(n * ch, [&](int64_t first, int64_t last) {
-    std::vector<double> acc(static_cast<size_t>(w));
+    std::vector<double> padded, acc(static_cast<size_t>(w));
+    std::vector<int64_t> offsets(static_cast<size_t>(width));
     for (int64_t pl = first; pl < last; ++pl) {
       const int64_t img = pl / ch;
       const int64_t* ox = &t.ox[static_cast<size_t>(img * width)];
       const int64_t* oy = &t.oy[static_cast<size_t>(img * width)];
+      int64_t top = 0, bottom = 0, left = 0, right = 0;
+      for (int64_t i = 0; i < width; ++i)
+        top = std::max(top, -oy[i]), bottom = std::max(bottom, oy[i]), left = std::max(left, -ox[i]), right = std::max(right, ox[i]);
+      const int64_t ph = h + top + bottom, pw = w + left + right;
+      padded.resize(static_cast<size_t>(ph * pw));
       const double* plane = src + pl * h * w;
+      for (int64_t y = 0; y < ph; ++y) {
+        const double* row = plane + std::min(std::max(y - top, int64_t{0}), h - 1) * w;
+        double* p = padded.data() + y * pw;
+        for (int64_t c = 0; c < left; ++c) p[c] = row[0];
+        std::copy(row, row + w, p + left);
+        for (int64_t c = left + w; c < pw; ++c) p[c] = row[w - 1];
+      }
+      for (int64_t i = 0; i < width; ++i) offsets[static_cast<size_t>(i)] = (top + oy[i]) * pw + left + ox[i];
       double* out_plane = dst + pl * h * w;
       for (int64_t y = 0; y < h; ++y) {
-        for (int64_t i = 0; i < width; ++i) {
-          const double k = t.kernel[static_cast<size_t>(i)];
-          const double* row = plane + std::min(std::max(y + oy[i], int64_t{0}), h - 1) * w;
-          const int64_t dx = ox[i];
-          // columns whose source x + dx lies inside the row: [lo, hi)
-          const int64_t lo = std::min(std::max(-dx, int64_t{0}), w), hi = std::max(std::min(w - dx, w), lo);
-          double* a = acc.data();
-          if (i == 0) {
-            for (int64_t c = 0; c < lo; ++c) a[c] = row[0] * k;
-            for (int64_t c = lo; c < hi; ++c) a[c] = row[c + dx] * k;
-            for (int64_t c = hi; c < w; ++c) a[c] = row[w - 1] * k;
-          } else {
-            const double left = row[0] * k, right = row[w - 1] * k;
-            for (int64_t c = 0; c < lo; ++c) a[c] = a[c] + left;
-            for (int64_t c = lo; c < hi; ++c) a[c] = a[c] + row[c + dx] * k;
-            for (int64_t c = hi; c < w; ++c) a[c] = a[c] + right;
-          }
-        }
+        weighted_taps(padded.data() + y * pw, offsets.data(), t.kernel.data(), width, acc.data(), w);
         double* o = out_plane + y * w;
         for (int64_t c = 0; c < w; ++c) {
-          const double v = std::floor(acc[static_cast<size_t>(c)] + 1e-6);
+          const double v = floor_exact(acc[static_cast<size_t>(c)] + 1e-6);
           o[c] = v < 0.0 ? 0.0 : (v > 255.0 ? 255.0 : v);
         }
       }
@@ -684,7 +840,7 @@ inline void hsv_adjust_pixel(double r, double g, double bl, HsvChannel channel, 
   else
     s = clip01(s * a + b);
   // hsv_to_rgb
-  const double hi = std::floor(h * 6.0);
+  const double hi = floor_exact(h * 6.0);
   const double f = h * 6.0 - hi;
   const double pp = v * (1.0 - s), q = v * (1.0 - f * s), t = v * (1.0 - (1.0 - f) * s);
   const double sector = remainder(hi, 6.0);
@@ -697,11 +853,6 @@ inline void hsv_adjust_pixel(double r, double g, double bl, HsvChannel channel, 
 }
 
 // corrupt()'s CPU finish of one value for a float32 output: clip, then floor to 8 bits through the table.
-inline float finish_float(double v, bool quantize, const float* levels) {
-  v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
-  if (quantize && v == v) return levels[static_cast<int>(v * 255.0)];
-  return static_cast<float>(v);
-}
 
 }  // namespace
 
@@ -722,13 +873,15 @@ torch::Tensor hsv_adjust_cpu(const torch::Tensor& x, HsvChannel channel, double 
 }
 
 void hsv_adjust_planes(const float* in, float* out, int64_t plane, HsvChannel channel, double a, double b, bool quantize) {
-  const float* levels = level_table<float>();
-  for (int64_t p = 0; p < plane; ++p) {
-    double rr, gg, bb;
-    hsv_adjust_pixel(in[p], in[plane + p], in[2 * plane + p], channel, a, b, rr, gg, bb);
-    out[p] = finish_float(rr, quantize, levels);
-    out[plane + p] = finish_float(gg, quantize, levels);
-    out[2 * plane + p] = finish_float(bb, quantize, levels);
+  constexpr int64_t kChunk = 1024;
+  double rgb[3][kChunk];
+  for (int64_t first = 0; first < plane; first += kChunk) {
+    const int64_t n = std::min(kChunk, plane - first);
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t p = first + k;
+      hsv_adjust_pixel(in[p], in[plane + p], in[2 * plane + p], channel, a, b, rgb[0][k], rgb[1][k], rgb[2][k]);
+    }
+    for (int64_t c = 0; c < 3; ++c) finish_levels(rgb[c], out + c * plane + first, n, quantize);
   }
 }
 

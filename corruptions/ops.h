@@ -52,6 +52,50 @@ void fill_draws(uint64_t seed, Draw draw, double scale, double* out, int64_t cou
 // out[i] = a Poisson(rates[i]) draw from the stream of `seed`: the multiplication method below rate 10,
 // Hörmann's transformed rejection (PTRS) from 10 on.
 void fill_poisson(uint64_t seed, const double* rates, double* out, int64_t count);
+
+// The same streams drawn in pieces: successive calls continue one stream, so fill(a values) then fill(b values)
+// gives what fill_draws gives for a + b. For per-pixel loops that draw a chunk, use it and draw the next.
+class DrawStream {
+ public:
+  explicit DrawStream(uint64_t seed);
+  void fill(Draw draw, double scale, double* out, int64_t count);
+  // out[i] = a Poisson(x[i]·scale) draw (shot noise). Values x that are 8-bit levels of a float32 image
+  // (float(k/255)) are drawn by inversion of the exact Poisson CDF of rate x·scale, tabulated once per scale
+  // (with a guide table; the tail beyond probability 1e-18 is cut); other values (and rates above 700) by
+  // fill_poisson's samplers. Which method a value gets depends on the value alone.
+  void poisson(const double* x, double scale, double* out, int64_t count);
+
+ private:
+  uint64_t state_[4];
+};
+
+// [N, shape...] float64 on `device`: fill(stream, out) writes image i's values from DrawStream(rng_seeds[i])
+// (images in parallel, drawn on the CPU, so every device gets the same numbers).
+torch::Tensor per_image_streams(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape,
+                                const std::function<void(DrawStream& stream, double* out)>& fill, torch::Device device);
+
+// The finish of corrupt() (PixelsFunction): clip to [0,1], floor to 8-bit levels when quantizing, cast to
+// float; NaN stays NaN. finish_level does one value (levels = level_table<float>()); finish_levels does n,
+// vectorised (AVX2 where the CPU has it), with the same results (level k is float(k) / 255f, which equals
+// float(k / 255.0) for every k: tested).
+inline float finish_level(double v, bool quantize, const float* levels) {
+  v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+  if (quantize && v == v) return levels[static_cast<int>(v * 255.0)];  // truncation = floor (v·255 in [0, 255])
+  return static_cast<float>(v);
+}
+void finish_levels(const double* values, float* out, int64_t n, bool quantize);
+// A per-value loop in chunks: compute(first, n, values) writes the float64 results of values first ..
+// first + n - 1 of `count` into values[0 .. n), which are then finished into out[first ..].
+template <typename F>
+void finish_in_chunks(float* out, int64_t count, bool quantize, F&& compute) {
+  constexpr int64_t kChunk = 1024;
+  double values[kChunk];
+  for (int64_t first = 0; first < count; first += kChunk) {
+    const int64_t n = count - first < kChunk ? count - first : kChunk;
+    compute(first, n, values);
+    finish_levels(values, out + first, n, quantize);
+  }
+}
 // [N, shape...] float64 on `device`, image i filled from rng_seeds[i] (images in parallel).
 torch::Tensor per_image_draws(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, Draw draw, double scale,
                               torch::Device device);
@@ -82,6 +126,18 @@ inline double rint_nonneg(double t) {
 }
 template <typename T>
 const T* level_table();  // T = float or double
+// floor_exact(t) = std::floor(t) for |t| < 2^62 without a libm call (Debian's x86-64 baseline has no SSE4.1
+// round instruction, so std::floor is a function call in the hot loops).
+inline double floor_exact(double t) {
+  const double truncated = static_cast<double>(static_cast<int64_t>(t));
+  return truncated > t ? truncated - 1.0 : truncated;
+}
+
+// The inner loop of the CPU filters: out[c] = (((s + off[0])[c]·w[0] + (s + off[1])[c]·w[1]) + ...) for c in
+// [0, n), i.e. every tap adds its rounded product to the rounded sum in tap order, 16 outputs at a time held
+// in registers (compiled for AVX2 too where the CPU has it, chosen at run time). The same bits at every
+// vector width, so the same as a tap-by-tap loop over the row.
+void weighted_taps(const double* s, const int64_t* offsets, const double* weights, int64_t taps, double* out, int64_t n);
 
 enum class Border {
   Replicate,   // aaa|abcd|ddd: scipy/skimage 'nearest', OpenCV BORDER_REPLICATE, ImageMagick edge pixels
@@ -91,6 +147,8 @@ enum class Border {
 
 // Source index of every padded position -before .. n-1+after (any widths, also wider than n), int64 on `device`.
 torch::Tensor border_index(int64_t n, int64_t before, int64_t after, Border border, torch::Device device);
+// The same as a CPU vector.
+std::vector<int64_t> border_vector(int64_t n, int64_t before, int64_t after, Border border);
 // Pads dims 2 (rows) and 3 (columns) by the given widths.
 torch::Tensor pad2d(const torch::Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right, Border border);
 

@@ -20,25 +20,67 @@ inline uint8_t pil_clip(int32_t acc) {
 
 std::vector<int32_t> coeff32(const PilTaps& taps) { return std::vector<int32_t>(taps.coeff.begin(), taps.coeff.end()); }
 
-// Horizontal: each of `rows` rows of `in_w` samples -> out_w samples.
-void box_rows(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int64_t out_w, const PilTaps& taps,
-              const std::vector<int32_t>& k32) {
+// Outputs that each copy one input (a single tap of weight 1, as in BOX upscales): the input index per
+// output, else empty.
+std::vector<int64_t> copy_index(const PilTaps& taps) {
+  std::vector<int64_t> index;
+  for (size_t o = 0; o < taps.first.size(); ++o) {
+    int64_t source = -1;
+    for (int64_t j = 0; j < taps.count[o]; ++j) {
+      const int64_t k = taps.coeff[o * static_cast<size_t>(taps.stride) + static_cast<size_t>(j)];
+      if (k == 0) continue;
+      if (k != (int64_t{1} << kPilPrecisionBits) || source >= 0) return {};
+      source = taps.first[o] + j;
+    }
+    if (source < 0) return {};
+    index.push_back(source);
+  }
+  return index;
+}
+
+// Horizontal: each of `rows` rows of `in_w` samples -> out_w samples; every output sums `stride` taps (the
+// coefficients past its count are 0) from a copy of the row padded with zeros, a fixed trip count.
+template <int64_t kStride>
+void box_rows_fixed(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int64_t out_w, const PilTaps& taps,
+                    const std::vector<int32_t>& k32, int64_t stride) {
+  const int64_t n = kStride > 0 ? kStride : stride;
+  std::vector<int32_t> row(static_cast<size_t>(in_w + n), 0);
   for (int64_t r = 0; r < rows; ++r) {
     const uint8_t* s = src + r * in_w;
+    for (int64_t c = 0; c < in_w; ++c) row[static_cast<size_t>(c)] = s[c];
     uint8_t* d = dst + r * out_w;
     for (int64_t o = 0; o < out_w; ++o) {
       const int32_t* k = &k32[static_cast<size_t>(o * taps.stride)];
-      const uint8_t* p = s + taps.first[o];
+      const int32_t* p = row.data() + taps.first[o];
       int32_t acc = int32_t{1} << (kPilPrecisionBits - 1);
-      for (int64_t j = 0; j < taps.count[o]; ++j) acc += static_cast<int32_t>(p[j]) * k[j];
+      for (int64_t j = 0; j < n; ++j) acc += p[j] * k[j];
       d[o] = pil_clip(acc);
     }
   }
 }
 
+void box_rows(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int64_t out_w, const PilTaps& taps,
+              const std::vector<int32_t>& k32, const std::vector<int64_t>& copy) {
+  if (!copy.empty()) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < out_w; ++o) dst[r * out_w + o] = src[r * in_w + copy[static_cast<size_t>(o)]];
+    return;
+  }
+  switch (taps.stride) {
+    case 3: return box_rows_fixed<3>(src, rows, in_w, dst, out_w, taps, k32, 3);
+    case 5: return box_rows_fixed<5>(src, rows, in_w, dst, out_w, taps, k32, 5);
+    case 7: return box_rows_fixed<7>(src, rows, in_w, dst, out_w, taps, k32, 7);
+    default: return box_rows_fixed<0>(src, rows, in_w, dst, out_w, taps, k32, taps.stride);
+  }
+}
+
 // Vertical: in_h rows of `w` samples -> out_h rows, a whole row at a time (contiguous, vectorizable).
 void box_columns(const uint8_t* src, int64_t w, uint8_t* dst, int64_t out_h, const PilTaps& taps, const std::vector<int32_t>& k32,
-                 std::vector<int32_t>& acc) {
+                 const std::vector<int64_t>& copy, std::vector<int32_t>& acc) {
+  if (!copy.empty()) {
+    for (int64_t o = 0; o < out_h; ++o) std::copy(src + copy[static_cast<size_t>(o)] * w, src + (copy[static_cast<size_t>(o)] + 1) * w, dst + o * w);
+    return;
+  }
   acc.resize(static_cast<size_t>(w));
   for (int64_t o = 0; o < out_h; ++o) {
     const int32_t* k = &k32[static_cast<size_t>(o * taps.stride)];
@@ -58,11 +100,13 @@ struct BoxPlan {
   int64_t h, w, out_h, out_w;
   PilTaps taps_w, taps_h;
   std::vector<int32_t> k_w, k_h;
+  std::vector<int64_t> copy_w, copy_h;  // copy_index of each pass
 };
 
 BoxPlan box_plan(int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
-  BoxPlan p{h, w, out_h, out_w, pil_box_taps(w, out_w), pil_box_taps(h, out_h), {}, {}};
+  BoxPlan p{h, w, out_h, out_w, pil_box_taps(w, out_w), pil_box_taps(h, out_h), {}, {}, {}, {}};
   p.k_w = coeff32(p.taps_w), p.k_h = coeff32(p.taps_h);
+  p.copy_w = copy_index(p.taps_w), p.copy_h = copy_index(p.taps_h);
   return p;
 }
 
@@ -70,11 +114,11 @@ BoxPlan box_plan(int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
 void box_resize(const uint8_t* in, const BoxPlan& p, uint8_t* tmp, uint8_t* out, std::vector<int32_t>& acc) {
   const uint8_t* src = in;
   if (p.out_w != p.w) {
-    box_rows(in, p.h, p.w, tmp, p.out_w, p.taps_w, p.k_w);
+    box_rows(in, p.h, p.w, tmp, p.out_w, p.taps_w, p.k_w, p.copy_w);
     src = tmp;
   }
   if (p.out_h != p.h)
-    box_columns(src, p.out_w, out, p.out_h, p.taps_h, p.k_h, acc);
+    box_columns(src, p.out_w, out, p.out_h, p.taps_h, p.k_h, p.copy_h, acc);
   else
     std::copy(src, src + p.h * p.out_w, out);
 }

@@ -9,50 +9,57 @@ namespace questbench {
 namespace corruption {
 
 torch::Tensor gaussian_noise(const torch::Tensor&, const Call&);
+void gaussian_noise_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor shot_noise(const torch::Tensor&, const Call&);
+void shot_noise_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor impulse_noise(const torch::Tensor&, const Call&);
+void impulse_noise_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor defocus_blur(const torch::Tensor&, const Call&);
 torch::Tensor glass_blur(const torch::Tensor&, const Call&);
 torch::Tensor motion_blur(const torch::Tensor&, const Call&);
 torch::Tensor zoom_blur(const torch::Tensor&, const Call&);
 torch::Tensor snow(const torch::Tensor&, const Call&);
 torch::Tensor frost(const torch::Tensor&, const Call&);
+void frost_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor fog(const torch::Tensor&, const Call&);
+void fog_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor brightness(const torch::Tensor&, const Call&);
-void brightness_pixels(const float*, float*, int64_t, const Call&);
+void brightness_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor contrast(const torch::Tensor&, const Call&);
+void contrast_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor elastic_transform(const torch::Tensor&, const Call&);
 torch::Tensor pixelate(const torch::Tensor&, const Call&);
 void pixelate_levels(uint8_t*, int64_t, int64_t, const Call&);
 torch::Tensor jpeg_compression(const torch::Tensor&, const Call&);
 void jpeg_compression_levels(uint8_t*, int64_t, int64_t, const Call&);
 torch::Tensor speckle_noise(const torch::Tensor&, const Call&);
+void speckle_noise_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor gaussian_blur(const torch::Tensor&, const Call&);
 torch::Tensor spatter(const torch::Tensor&, const Call&);
 torch::Tensor saturate(const torch::Tensor&, const Call&);
-void saturate_pixels(const float*, float*, int64_t, const Call&);
+void saturate_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 
 }  // namespace corruption
 
 const std::vector<CorruptionInfo>& corruption_table() {
   using namespace corruption;
   static const std::vector<CorruptionInfo> table = {
-      {"gaussian_noise", "standard", "noise", true, gaussian_noise},
-      {"shot_noise", "standard", "noise", true, shot_noise},
-      {"impulse_noise", "standard", "noise", true, impulse_noise},
+      {"gaussian_noise", "standard", "noise", true, gaussian_noise, nullptr, gaussian_noise_pixels},
+      {"shot_noise", "standard", "noise", true, shot_noise, nullptr, shot_noise_pixels},
+      {"impulse_noise", "standard", "noise", true, impulse_noise, nullptr, impulse_noise_pixels},
       {"defocus_blur", "standard", "blur", false, defocus_blur},
       {"glass_blur", "standard", "blur", true, glass_blur},
       {"motion_blur", "standard", "blur", true, motion_blur},
       {"zoom_blur", "standard", "blur", false, zoom_blur},
       {"snow", "standard", "weather", true, snow},
-      {"frost", "standard", "weather", true, frost},
-      {"fog", "standard", "weather", true, fog},
+      {"frost", "standard", "weather", true, frost, nullptr, frost_pixels},
+      {"fog", "standard", "weather", true, fog, nullptr, fog_pixels},
       {"brightness", "standard", "weather", false, brightness, nullptr, brightness_pixels},
-      {"contrast", "standard", "digital", false, contrast},
+      {"contrast", "standard", "digital", false, contrast, nullptr, contrast_pixels},
       {"elastic_transform", "standard", "digital", true, elastic_transform},
       {"pixelate", "standard", "digital", false, pixelate, pixelate_levels},
       {"jpeg_compression", "standard", "digital", false, jpeg_compression, jpeg_compression_levels},
-      {"speckle_noise", "extra", "noise", true, speckle_noise},
+      {"speckle_noise", "extra", "noise", true, speckle_noise, nullptr, speckle_noise_pixels},
       {"gaussian_blur", "extra", "blur", false, gaussian_blur},
       {"spatter", "extra", "weather", true, spatter},
       {"saturate", "extra", "digital", false, saturate, nullptr, saturate_pixels},

@@ -21,7 +21,8 @@ torch::Tensor saturate(const torch::Tensor& x, const Call& call) {
   return hsv_to_rgb(hsv);
 }
 
-void saturate_pixels(const float* in, float* out, int64_t plane, const Call& call) {
+void saturate_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t, const Call& call) {
+  const int64_t plane = height * width;
   const auto [scale, add] = saturate_constants(call);
   hsv_adjust_planes(in, out, plane, HsvChannel::Saturation, scale, add, call.options.quantize);
 }

@@ -29,11 +29,13 @@ torch::Tensor snow(const torch::Tensor& x, const Call& call) {
   const int64_t h = x.size(2), w = x.size(3);
   // Per image: the H x W normal field, then the blur angle.
   const bool cpu = cpu_kernels(x, call);
-  auto draws = per_image_fill(
-      call.rng_seeds, {h * w + 1}, torch::kDouble,
-      [&](at::Generator& g, torch::Tensor& out) {  // = cat(torch::normal(loc, scale, {h w}, g), torch::rand({1}, g) * 90 - 135)
-        out.narrow(0, 0, h * w).normal_(c.loc, c.scale, g);
-        out.narrow(0, h * w, 1).uniform_(0, 1, g).mul_(90.0).sub_(135.0);
+  auto draws = per_image_streams(
+      call.rng_seeds, {h * w + 1},
+      [&](DrawStream& stream, double* out) {  // loc + scale·N(0, 1) for the field, then U(-135, -45)
+        stream.fill(Draw::StandardNormal, c.scale, out, h * w);
+        for (int64_t p = 0; p < h * w; ++p) out[p] += c.loc;
+        stream.fill(Draw::Uniform01, 90.0, out + h * w, 1);
+        out[h * w] -= 135.0;
       },
       cpu ? torch::Device(torch::kCPU) : x.device());
   auto angles_t = draws.select(1, h * w).to(torch::kCPU).contiguous();

@@ -7,6 +7,7 @@
 // OpenCV's Canny, distanceTransform, equalizeHist, filter2D and blur are re-expressed as tensor ops.
 #include "corruptions/ops.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace questbench::corruption {
@@ -182,14 +183,22 @@ void chamfer_cpu(const uint8_t* is_zero, int64_t h, int64_t w, double* d) {
       const int64_t sign = pass == 0 ? 1 : -1;
       for (int64_t i = 0; i < h; ++i) {
         const int64_t y = pass == 0 ? i : h - 1 - i;
+        const bool inner_row = y >= 2 && y < h - 2;
         for (int64_t j = 0; j < w; ++j) {
           const int64_t x = pass == 0 ? j : w - 1 - j;
           double best = d[y * w + x];
-          for (const auto& s : forward) {
-            const int64_t yy = y + sign * s.dy, xx = x + sign * s.dx;
-            if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
-            const double v = d[yy * w + xx] + s.cost;
-            if (v < best) best = v;
+          if (inner_row && x >= 2 && x < w - 2) {  // all eight neighbours inside: no bounds tests
+            for (const auto& s : forward) {
+              const double v = d[(y + sign * s.dy) * w + x + sign * s.dx] + s.cost;
+              if (v < best) best = v;
+            }
+          } else {
+            for (const auto& s : forward) {
+              const int64_t yy = y + sign * s.dy, xx = x + sign * s.dx;
+              if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+              const double v = d[yy * w + xx] + s.cost;
+              if (v < best) best = v;
+            }
           }
           if (best < d[y * w + x]) {
             d[y * w + x] = best;
@@ -203,20 +212,27 @@ void chamfer_cpu(const uint8_t* is_zero, int64_t h, int64_t w, double* d) {
 
 // Correlation of one image with a 3x3 kernel (row-major taps, exact here: integer-valued or float32 sums),
 // Reflect101 borders.
+// Per output row: its three source rows padded by one column each side, then the nonzero taps in row-major
+// order through weighted_taps (first product, then each rounded product added).
 void correlate3(const double* in, int64_t h, int64_t w, const double (&k)[3][3], double* out) {
-  for (int64_t y = 0; y < h; ++y)
-    for (int64_t x = 0; x < w; ++x) {
-      double acc = 0;
-      bool first = true;
-      for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) {
-          if (k[i][j] == 0) continue;
-          const double term = in[reflect101(y + i - 1, h) * w + reflect101(x + j - 1, w)] * k[i][j];
-          acc = first ? term : acc + term;
-          first = false;
-        }
-      out[y * w + x] = acc;
+  int64_t offsets[9];
+  double weights[9];
+  int64_t taps = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      if (k[i][j] != 0) offsets[taps] = i * (w + 2) + j, weights[taps++] = k[i][j];
+  thread_local std::vector<double> rows;
+  rows.resize(static_cast<size_t>(3 * (w + 2)));
+  for (int64_t y = 0; y < h; ++y) {
+    for (int i = 0; i < 3; ++i) {
+      const double* src = in + reflect101(y + i - 1, h) * w;
+      double* r = rows.data() + i * (w + 2);
+      r[0] = src[reflect101(-1, w)];
+      std::copy(src, src + w, r + 1);
+      r[w + 1] = src[reflect101(w, w)];
     }
+    weighted_taps(rows.data(), offsets, weights, taps, out + y * w, w);
+  }
 }
 
 // Water branch for images [first, last): liquid (the smoothed, thresholded layer) -> x32 + m·colour.
@@ -238,14 +254,14 @@ void spatter_water_cpu(const double* liquid_all, const double* x_all, double* ou
   for (int64_t i = first; i < last; ++i) {
     const double* liquid = liquid_all + i * hw;
     for (int64_t p = 0; p < hw; ++p) {
-      const double l = std::floor(liquid[p] * 255.0);
+      const double l = floor_exact(liquid[p] * 255.0);
       level[p] = l < 0.0 ? 0.0 : (l > 255.0 ? 255.0 : l);
     }
     canny_cpu(level, h, w, 50, 150, mag, dir, edges, stack);
     chamfer_cpu(edges, h, w, dist);
     for (int64_t p = 0; p < hw; ++p) dist[p] = std::min(static_cast<double>(static_cast<float>(dist[p])), 20.0);
     correlate3(dist, h, w, ones, tmp);
-    for (int64_t p = 0; p < hw; ++p) tmp[p] = std::floor(tmp[p] / 9.0);
+    for (int64_t p = 0; p < hw; ++p) tmp[p] = floor_exact(tmp[p] / 9.0);
     // equalize_hist
     double hist[256] = {0}, cum[256];
     for (int64_t p = 0; p < hw; ++p) hist[static_cast<int>(tmp[p])] += 1;
@@ -306,8 +322,13 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
                              {0.65, 0.1, 0.5, 0.68, 0.6, 1}};
   const P c = pick(call, imagenet, tiny, cifar);
   const int64_t h = x.size(2), w = x.size(3);
-  auto liquid = per_image_random(
-                    call.rng_seeds, [&](at::Generator& g) { return torch::normal(c.loc, c.scale, {1, h, w}, g, f64()); }, x.device());
+  auto liquid = per_image_streams(
+      call.rng_seeds, {1, h, w},
+      [&](DrawStream& stream, double* out) {  // loc + scale·N(0, 1)
+        stream.fill(Draw::StandardNormal, c.scale, out, h * w);
+        for (int64_t p = 0; p < h * w; ++p) out[p] += c.loc;
+      },
+      x.device());
   liquid = gaussian_filter(liquid, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
   liquid = torch::where(liquid < c.threshold, torch::zeros_like(liquid), liquid);
   if (!c.mud && cpu_kernels(x, call)) {

@@ -1,17 +1,36 @@
 // speckle_noise (extra, noise): multiplicative Gaussian noise x + x·N(0, c²), per pixel and channel.
 #include "corruptions/ops.h"
 
-namespace questbench::corruption {
+#include <algorithm>
 
-torch::Tensor speckle_noise(const torch::Tensor& x, const Call& call) {
+namespace questbench::corruption {
+namespace {
+
+double noise_std(const Call& call) {
   static const double imagenet[5] = {.15, .2, 0.35, 0.45, 0.6}, tiny[5] = {.15, .2, 0.25, 0.3, 0.35},
                       cifar[5] = {.06, .1, .12, .16, .2};
-  const double c = pick(call, imagenet, tiny, cifar);
+  return pick(call, imagenet, tiny, cifar);
+}
+
+}  // namespace
+
+torch::Tensor speckle_noise(const torch::Tensor& x, const Call& call) {
   const std::vector<int64_t> shape = {x.size(1), x.size(2), x.size(3)};
   // x + x·n, as (n·x) + x in place (the same two roundings).
-  return per_image_draws(call.rng_seeds, shape, Draw::StandardNormal, c, x.device())
-      .mul_(x)
-      .add_(x);
+  return per_image_draws(call.rng_seeds, shape, Draw::StandardNormal, noise_std(call), x.device()).mul_(x).add_(x);
+}
+
+void speckle_noise_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t image, const Call& call) {
+  const int64_t plane = height * width;
+  DrawStream stream(call.rng_seeds[static_cast<size_t>(image)]);
+  const double c = noise_std(call);
+  finish_in_chunks(out, 3 * plane, call.options.quantize, [&](int64_t first, int64_t n, double* v) {
+    stream.fill(Draw::StandardNormal, c, v, n);
+    for (int64_t k = 0; k < n; ++k) {
+      const double x = in[first + k];
+      v[k] = v[k] * x + x;
+    }
+  });
 }
 
 }  // namespace questbench::corruption

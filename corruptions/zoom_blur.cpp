@@ -26,8 +26,10 @@ torch::Tensor zoom_blur_cpu(const torch::Tensor& x, double step, int count) {
       for (int64_t p = 0; p < h * w; ++p) plane[static_cast<size_t>(p)] = static_cast<double>(static_cast<float>(s[p]));
       double* d = dst + pl * h * w;
       for (int64_t o = 0; o < h; ++o) {
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int i = 0; i < count; ++i) {
+        // Zoom 1 (i = 0) is the image itself (t = 0, lo = hi): its float32 values, exactly what the loop makes.
+        const double* xr = plane.data() + o * w;
+        for (int64_t c = 0; c < w; ++c) acc[static_cast<size_t>(c)] = 0.0f + static_cast<float>(xr[c]);
+        for (int i = 1; i < count; ++i) {
           const ZoomAxis& ra = rows[static_cast<size_t>(i)];
           const ZoomAxis& ca = cols[static_cast<size_t>(i)];
           const double* lo = plane.data() + ra.lo[static_cast<size_t>(o)] * w;
@@ -44,7 +46,6 @@ torch::Tensor zoom_blur_cpu(const torch::Tensor& x, double step, int count) {
             acc[static_cast<size_t>(c)] += static_cast<float>(left + tx[c] * (row[static_cast<size_t>(chh[c])] - left));
           }
         }
-        const double* xr = plane.data() + o * w;
         for (int64_t c = 0; c < w; ++c)
           d[o * w + c] = static_cast<double>((static_cast<float>(xr[c]) + acc[static_cast<size_t>(c)]) / divisor);
       }
