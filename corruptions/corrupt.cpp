@@ -261,6 +261,14 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   auto run = [&](int64_t start, int64_t count) {
     const std::vector<uint64_t> part_seeds(rng_seeds.begin() + start, rng_seeds.begin() + start + count);
     const bool float_in = images.scalar_type() == torch::kFloat, double_in = images.scalar_type() == torch::kDouble;
+    if (cpu && info.pixels && !options.imagenet_c_jpeg && float_in && images.size(1) == 3 && images.is_contiguous()) {
+      const corruption::Call call{severity, table, part_seeds, options};
+      const int64_t plane = images.size(2) * images.size(3);
+      const float* src = images.data_ptr<float>();
+      float* dst = result.data_ptr<float>();
+      for (int64_t i = start; i < start + count; ++i) info.pixels(src + i * 3 * plane, dst + i * 3 * plane, images.size(2), images.size(3), i - start, call);
+      return;
+    }
     if (cpu && info.levels && !options.imagenet_c_jpeg && (float_in || double_in) && images.is_contiguous()) {
       const corruption::Call call{severity, table, part_seeds, options};
       const int64_t ch = images.size(1), h = images.size(2), w = images.size(3), offset = start * ch * h * w;
@@ -268,14 +276,6 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
         levels_path(info, images.data_ptr<float>() + offset, result.data_ptr<float>() + offset, count, ch, h, w, call);
       else
         levels_path(info, images.data_ptr<double>() + offset, result.data_ptr<double>() + offset, count, ch, h, w, call);
-      return;
-    }
-    if (cpu && info.pixels && !options.imagenet_c_jpeg && float_in && images.size(1) == 3 && images.is_contiguous()) {
-      const corruption::Call call{severity, table, part_seeds, options};
-      const int64_t plane = images.size(2) * images.size(3);
-      const float* src = images.data_ptr<float>();
-      float* dst = result.data_ptr<float>();
-      for (int64_t i = start; i < start + count; ++i) info.pixels(src + i * 3 * plane, dst + i * 3 * plane, images.size(2), images.size(3), i - start, call);
       return;
     }
     auto x = images.narrow(0, start, count).to(torch::kDouble);

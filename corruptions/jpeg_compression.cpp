@@ -114,18 +114,44 @@ void code_one(JpegCodec& codec, unsigned char* rgb, int64_t h, int64_t w, int qu
   QB_CHECK(error.empty(), "jpeg: image " << index << ": " << error);
 }
 
-// One image's planar [3, H, W] levels through the codec, in place (per thread: codec state and interleaved buffer).
-void jpeg_levels(uint8_t* levels, int64_t h, int64_t w, int quality) {
+// Per thread: the codec state and the interleaved buffer, reused across images.
+JpegCodec& thread_codec() {
   thread_local JpegCodec codec;
+  return codec;
+}
+
+std::vector<unsigned char>& thread_rgb(int64_t plane) {
   thread_local std::vector<unsigned char> rgb;
-  const int64_t plane = h * w;
   rgb.resize(static_cast<size_t>(3 * plane));
-  unsigned char* b = rgb.data();
+  return rgb;
+}
+
+// One image's planar [3, H, W] levels through the codec, in place.
+void jpeg_levels(uint8_t* levels, int64_t h, int64_t w, int quality) {
+  const int64_t plane = h * w;
+  unsigned char* b = thread_rgb(plane).data();
   for (int64_t p = 0; p < plane; ++p)
     for (int c = 0; c < 3; ++c) b[3 * p + c] = levels[c * plane + p];
-  code_one(codec, b, h, w, quality, 0);
+  code_one(thread_codec(), b, h, w, quality, 0);
   for (int64_t p = 0; p < plane; ++p)
     for (int c = 0; c < 3; ++c) levels[c * plane + p] = b[3 * p + c];
+}
+
+// One float32 RGB image straight to the interleaved levels round(x·255), through the codec, and back to
+// levels / 255 (what corrupt()'s 8-bit path makes of them: float(k / 255.0), whether quantizing or not).
+void jpeg_float(const float* in, float* out, int64_t h, int64_t w, int quality) {
+  const int64_t plane = h * w;
+  unsigned char* b = thread_rgb(plane).data();
+  // Levels plane by plane (a contiguous, vectorisable loop), then interleaved.
+  thread_local std::vector<uint8_t> planar;
+  planar.resize(static_cast<size_t>(3 * plane));
+  uint8_t* l = planar.data();
+  for (int64_t k = 0; k < 3 * plane; ++k) l[k] = static_cast<uint8_t>(static_cast<int>(corruption::rint_nonneg(static_cast<double>(in[k]) * 255.0)));
+  for (int64_t p = 0; p < plane; ++p) b[3 * p] = l[p], b[3 * p + 1] = l[plane + p], b[3 * p + 2] = l[2 * plane + p];
+  code_one(thread_codec(), b, h, w, quality, 0);
+  const float* levels = corruption::level_table<float>();
+  for (int64_t p = 0; p < plane; ++p)
+    out[p] = levels[b[3 * p]], out[plane + p] = levels[b[3 * p + 1]], out[2 * plane + p] = levels[b[3 * p + 2]];
 }
 
 }  // namespace
@@ -157,6 +183,10 @@ torch::Tensor jpeg_compression(const torch::Tensor& x, const Call& call) {
 
 void jpeg_compression_levels(uint8_t* levels, int64_t h, int64_t w, const Call& call) {
   jpeg_levels(levels, h, w, jpeg_quality(call));
+}
+
+void jpeg_compression_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t, const Call& call) {
+  jpeg_float(in, out, height, width, jpeg_quality(call));
 }
 
 }  // namespace corruption

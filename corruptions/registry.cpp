@@ -32,6 +32,7 @@ torch::Tensor pixelate(const torch::Tensor&, const Call&);
 void pixelate_levels(uint8_t*, int64_t, int64_t, const Call&);
 torch::Tensor jpeg_compression(const torch::Tensor&, const Call&);
 void jpeg_compression_levels(uint8_t*, int64_t, int64_t, const Call&);
+void jpeg_compression_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor speckle_noise(const torch::Tensor&, const Call&);
 void speckle_noise_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor gaussian_blur(const torch::Tensor&, const Call&);
@@ -58,7 +59,7 @@ const std::vector<CorruptionInfo>& corruption_table() {
       {"contrast", "standard", "digital", false, contrast, nullptr, contrast_pixels},
       {"elastic_transform", "standard", "digital", true, elastic_transform},
       {"pixelate", "standard", "digital", false, pixelate, pixelate_levels},
-      {"jpeg_compression", "standard", "digital", false, jpeg_compression, jpeg_compression_levels},
+      {"jpeg_compression", "standard", "digital", false, jpeg_compression, jpeg_compression_levels, jpeg_compression_pixels},
       {"speckle_noise", "extra", "noise", true, speckle_noise, nullptr, speckle_noise_pixels},
       {"gaussian_blur", "extra", "blur", false, gaussian_blur},
       {"spatter", "extra", "weather", true, spatter},
