@@ -206,15 +206,14 @@ void fill_draws(uint64_t seed, Draw draw, double scale, double* out, int64_t cou
 
 namespace {
 
-// The Poisson CDFs of the rates level·scale for the 256 levels of a float32 image, each with a guide table:
-// guide[g] = the smallest count whose CDF exceeds g / kGuide, where the inversion search starts.
-constexpr int kGuide = 128;
+// Alias tables (Walker, built by Vose's method) of the Poisson pmfs of the rates level·scale for the 256
+// levels of a float32 image: count n is drawn with probability p_n (the tail beyond 1e-18 is cut) by one
+// uniform u: column i = floor(u·K), kept if the rest of u·K is below prob[i], else alias[i].
 constexpr double kMaxTableRate = 700;  // exp(-rate) stays a normal double
 
 struct LevelPoisson {
-  double rate[256];
-  std::vector<double> cdf[256];  // last entry 2.0: the cut tail
-  std::vector<int32_t> guide[256];
+  std::vector<double> prob[256];  // empty: not tabulated (PTRS)
+  std::vector<int32_t> alias[256];
 };
 
 std::unique_ptr<LevelPoisson> build_level_poisson(double scale) {
@@ -222,23 +221,34 @@ std::unique_ptr<LevelPoisson> build_level_poisson(double scale) {
   const float* levels = level_table<float>();
   for (int k = 0; k < 256; ++k) {
     const double rate = static_cast<double>(levels[k]) * scale;
-    t->rate[k] = rate;
-    auto& cdf = t->cdf[k];
-    if (!(rate >= 0 && rate <= kMaxTableRate)) continue;  // not tabulated: PTRS
+    if (!(rate >= 0 && rate <= kMaxTableRate)) continue;
+    std::vector<double> pmf;
     double p = std::exp(-rate), total = 0;
     for (int64_t n = 0;; ++n) {
       if (n > 0) p *= rate / static_cast<double>(n);
       if (n > rate && p < 1e-18) break;
+      pmf.push_back(p);
       total += p;
-      cdf.push_back(total);
     }
-    cdf.push_back(2.0);
-    auto& guide = t->guide[k];
-    guide.resize(kGuide);
-    int32_t n = 0;
-    for (int g = 0; g < kGuide; ++g) {
-      while (cdf[static_cast<size_t>(n)] <= static_cast<double>(g) / kGuide) ++n;
-      guide[static_cast<size_t>(g)] = n;
+    const int64_t columns = static_cast<int64_t>(pmf.size());
+    auto& prob = t->prob[k];
+    auto& alias = t->alias[k];
+    prob.assign(static_cast<size_t>(columns), 1.0);
+    alias.resize(static_cast<size_t>(columns));
+    std::vector<double> q(static_cast<size_t>(columns));
+    std::vector<int32_t> small, large;
+    for (int32_t n = 0; n < columns; ++n) {
+      q[static_cast<size_t>(n)] = pmf[static_cast<size_t>(n)] * static_cast<double>(columns) / total;
+      alias[static_cast<size_t>(n)] = n;
+      (q[static_cast<size_t>(n)] < 1.0 ? small : large).push_back(n);
+    }
+    while (!small.empty() && !large.empty()) {
+      const int32_t s = small.back(), l = large.back();
+      small.pop_back();
+      prob[static_cast<size_t>(s)] = q[static_cast<size_t>(s)];
+      alias[static_cast<size_t>(s)] = l;
+      q[static_cast<size_t>(l)] = (q[static_cast<size_t>(l)] + q[static_cast<size_t>(s)]) - 1.0;
+      if (q[static_cast<size_t>(l)] < 1.0) large.pop_back(), small.push_back(l);
     }
   }
   return t;
@@ -266,12 +276,13 @@ void DrawStream::poisson(const double* x, double scale, double* out, int64_t cou
     const double v = x[i];
     const double t = v * 255.0;
     const int k = t >= 0.0 && t <= 255.0 ? static_cast<int>(rint_nonneg(t)) : 0;
-    const auto& cdf = table.cdf[k];
-    if (v == static_cast<double>(levels[k]) && !cdf.empty()) {
-      const double u = rng.uniform();
-      int32_t n = table.guide[k][static_cast<size_t>(u * kGuide)];
-      while (cdf[static_cast<size_t>(n)] <= u) ++n;
-      out[i] = static_cast<double>(n);
+    const auto& prob = table.prob[k];
+    if (v == static_cast<double>(levels[k]) && !prob.empty()) {
+      const double u = rng.uniform() * static_cast<double>(prob.size());
+      const int64_t column = static_cast<int64_t>(u);
+      const int64_t other = table.alias[k][static_cast<size_t>(column)];
+      const int64_t keep = u - static_cast<double>(column) < prob[static_cast<size_t>(column)];  // a coin: no branch
+      out[i] = static_cast<double>(other + (column - other) * keep);
     } else {
       const double rate = v * scale;
       if (fallback.rate != rate) fallback = poisson_setup(rate);
@@ -459,6 +470,18 @@ QB_WITH_AVX2_CLONE void finish_levels(const double* values, float* out, int64_t 
 QB_WITH_AVX2_CLONE void weighted_taps(const double* s, const int64_t* offsets, const double* weights, int64_t taps, double* out,
                                       int64_t n) {
   int64_t c = 0;
+  for (; c + 32 <= n; c += 32) {  // eight accumulators: the add latency is hidden, loads bound the loop
+    const double* p = s + offsets[0] + c;
+    const double w0 = weights[0];
+    Vec4 a[8];
+    for (int j = 0; j < 8; ++j) a[j] = QB_LOAD4(p + 4 * j) * w0;
+    for (int64_t t = 1; t < taps; ++t) {
+      const double* q = s + offsets[t] + c;
+      const double wt = weights[t];
+      for (int j = 0; j < 8; ++j) a[j] = a[j] + QB_LOAD4(q + 4 * j) * wt;
+    }
+    for (int j = 0; j < 8; ++j) QB_STORE4(out + c + 4 * j, a[j]);
+  }
   for (; c + 16 <= n; c += 16) {
     const double* p = s + offsets[0] + c;
     const double w0 = weights[0];

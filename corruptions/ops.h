@@ -60,9 +60,10 @@ class DrawStream {
   explicit DrawStream(uint64_t seed);
   void fill(Draw draw, double scale, double* out, int64_t count);
   // out[i] = a Poisson(x[i]·scale) draw (shot noise). Values x that are 8-bit levels of a float32 image
-  // (float(k/255)) are drawn by inversion of the exact Poisson CDF of rate x·scale, tabulated once per scale
-  // (with a guide table; the tail beyond probability 1e-18 is cut); other values (and rates above 700) by
-  // fill_poisson's samplers. Which method a value gets depends on the value alone.
+  // (float(k/255)) are drawn from an alias table of the Poisson pmf of rate x·scale, built once per scale
+  // (the tail beyond probability 1e-18 is cut; one uniform picks the column and the coin, so the coin has
+  // ~44 bits); other values (and rates above 700) by fill_poisson's samplers. Which method a value gets
+  // depends on the value alone.
   void poisson(const double* x, double scale, double* out, int64_t count);
 
  private:
@@ -134,7 +135,7 @@ inline double floor_exact(double t) {
 }
 
 // The inner loop of the CPU filters: out[c] = (((s + off[0])[c]·w[0] + (s + off[1])[c]·w[1]) + ...) for c in
-// [0, n), i.e. every tap adds its rounded product to the rounded sum in tap order, 16 outputs at a time held
+// [0, n), i.e. every tap adds its rounded product to the rounded sum in tap order, 32 outputs at a time held
 // in registers (compiled for AVX2 too where the CPU has it, chosen at run time). The same bits at every
 // vector width, so the same as a tap-by-tap loop over the row.
 void weighted_taps(const double* s, const int64_t* offsets, const double* weights, int64_t taps, double* out, int64_t n);

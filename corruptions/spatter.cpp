@@ -340,8 +340,8 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
     });
     return out;
   }
-  auto x32 = x.to(torch::kFloat).to(torch::kDouble);
   if (!c.mud) {
+    auto x32 = x.to(torch::kFloat).to(torch::kDouble);
     auto layer8 = torch::floor(liquid * 255.0).clamp(0, 255);
     auto dist = chamfer_distance(canny(layer8, 50, 150), 20).to(torch::kFloat).to(torch::kDouble).clamp_max(20);
     // blur, astype(uint8): the 3x3 sum (exact: float32 distances) over 9, like cv2.blur's sum-then-scale
@@ -357,8 +357,30 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
     return x32 + m * color;
   }
   auto mask = gaussian_filter((liquid > c.threshold).to(torch::kDouble), c.intensity_or_sigma2, Border::Replicate, 4.0, cpu_kernels(x, call));
+  if (cpu_kernels(x, call)) {
+    // The mud blend as one loop: x32·(1 - m) + colour·m with m = mask, or 0 below 0.8.
+    auto in = x.contiguous();
+    mask = mask.contiguous();
+    auto out = torch::empty_like(in);
+    const double color[3] = {63.0 / 255, 42.0 / 255, 20.0 / 255};
+    const int64_t hw = h * w;
+    parallel_images(in.size(0), [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) {
+        const double* m = mask.data_ptr<double>() + i * hw;
+        const double* xi = in.data_ptr<double>() + i * 3 * hw;
+        double* o = out.data_ptr<double>() + i * 3 * hw;
+        for (int64_t ch = 0; ch < 3; ++ch)
+          for (int64_t p = 0; p < hw; ++p) {
+            const double mp = m[p] < 0.8 ? 0.0 : m[p];
+            o[ch * hw + p] = static_cast<double>(static_cast<float>(xi[ch * hw + p])) * (1 - mp) + color[ch] * mp;
+          }
+      }
+    });
+    return out;
+  }
   mask = torch::where(mask < 0.8, torch::zeros_like(mask), mask);
   auto color = torch::tensor({63.0 / 255, 42.0 / 255, 20.0 / 255}, f64().device(x.device())).view({1, 3, 1, 1});
+  auto x32 = x.to(torch::kFloat).to(torch::kDouble);
   return x32 * (1 - mask) + color * mask;
 }
 

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -469,6 +470,79 @@ TEST_CASE("the fast Poisson draws have the Poisson mean and variance", "[corrupt
     // Var of the sample variance of a Poisson: (mu4 - var^2)/n with mu4 = rate(1 + 3 rate).
     CHECK(std::abs(var - rate) < 5 * std::sqrt((rate * (1 + 3 * rate) - rate * rate) / n));
   }
+}
+
+TEST_CASE("the vector finish equals the per-value finish; level k is float(k) / 255f", "[corruptions]") {
+  const float* levels = corruption::level_table<float>();
+  for (int k = 0; k < 256; ++k) {
+    INFO("level " << k);
+    CHECK(static_cast<float>(k) / 255.0f == levels[k]);
+    CHECK(std::floor((k / 255.0) * 255.0) == k);  // so quantizing leaves every level where it is
+  }
+  torch::manual_seed(5);
+  auto v = (torch::rand({1001}, torch::kDouble) * 1.4 - 0.2).contiguous();  // below 0, inside, above 1
+  v[7] = std::numeric_limits<double>::quiet_NaN();
+  v[8] = 1.0, v[9] = 0.0, v[10] = 254.999999 / 255.0;
+  const double* p = v.data_ptr<double>();
+  for (bool quantize : {true, false}) {
+    std::vector<float> fast(1001), slow(1001);
+    corruption::finish_levels(p, fast.data(), 1001, quantize);
+    for (int i = 0; i < 1001; ++i) slow[static_cast<size_t>(i)] = corruption::finish_level(p[i], quantize, levels);
+    for (int i = 0; i < 1001; ++i) {
+      INFO("value " << p[i] << (quantize ? " quantized" : ""));
+      if (std::isnan(slow[static_cast<size_t>(i)]))
+        CHECK(std::isnan(fast[static_cast<size_t>(i)]));
+      else
+        CHECK(fast[static_cast<size_t>(i)] == slow[static_cast<size_t>(i)]);
+    }
+  }
+}
+
+TEST_CASE("shot noise's alias tables for 8-bit levels draw exact Poisson counts", "[corruptions]") {
+  // DrawStream::poisson on float32 levels (the alias path) against the Poisson pmf: mean, variance (5 standard
+  // errors) and every count's frequency within 5 binomial standard errors (+1e-4); a non-level value takes PTRS.
+  const int64_t n = 400000;
+  std::vector<double> x(static_cast<size_t>(n)), out(static_cast<size_t>(n));
+  const float* levels = corruption::level_table<float>();
+  for (const auto& [level, scale] : std::vector<std::pair<int, double>>{{0, 60}, {1, 3}, {40, 12}, {128, 25}, {255, 60}, {200, 500}}) {
+    const double rate = static_cast<double>(levels[level]) * scale;
+    std::fill(x.begin(), x.end(), static_cast<double>(levels[level]));
+    corruption::DrawStream(7).poisson(x.data(), scale, out.data(), n);
+    std::vector<int64_t> hist;
+    double mean = 0, m2 = 0;
+    bool counts = true;
+    for (double k : out) counts = counts && k >= 0 && k == std::floor(k) && k < 1e6;
+    REQUIRE(counts);
+    for (double k : out) {
+      if (static_cast<size_t>(k) >= hist.size()) hist.resize(static_cast<size_t>(k) + 1, 0);
+      ++hist[static_cast<size_t>(k)];
+      mean += k, m2 += k * k;
+    }
+    mean /= n;
+    const double var = m2 / n - mean * mean;
+    INFO("level " << level << " scale " << scale << " (rate " << rate << "): mean " << mean << ", variance " << var);
+    if (rate == 0) {
+      CHECK(mean == 0);
+      continue;
+    }
+    CHECK(std::abs(mean - rate) < 5 * std::sqrt(rate / n));
+    CHECK(std::abs(var - rate) < 5 * std::sqrt((rate * (1 + 3 * rate) - rate * rate) / n));
+    double p = std::exp(-rate);
+    for (size_t k = 0; k < hist.size(); ++k) {
+      if (k > 0) p *= rate / static_cast<double>(k);
+      const double freq = static_cast<double>(hist[k]) / n;
+      INFO("count " << k << ": frequency " << freq << ", pmf " << p);
+      CHECK(std::abs(freq - p) < 5 * std::sqrt(p * (1 - p) / n) + 1e-4);
+    }
+  }
+  // The same stream continues across calls: two halves equal one call.
+  std::fill(x.begin(), x.end(), static_cast<double>(levels[100]));
+  std::vector<double> whole(1000), halves(1000);
+  corruption::DrawStream(3).poisson(x.data(), 25, whole.data(), 1000);
+  corruption::DrawStream halves_stream(3);
+  halves_stream.poisson(x.data(), 25, halves.data(), 400);
+  halves_stream.poisson(x.data(), 25, halves.data() + 400, 600);
+  CHECK(whole == halves);
 }
 
 TEST_CASE("the ImageNet-C JPEG re-save gives the same bits on both paths", "[corruptions]") {
