@@ -122,23 +122,23 @@ torch::Tensor pooled_empty(at::IntArrayRef sizes, const torch::TensorOptions& op
 
 // CPU finish of one chunk: clip to [0,1], floor to 8-bit levels (quantize), cast to the output's dtype; the
 // same operations as the tensor path (NaN stays NaN like clamp).
-// True when every value of a contiguous CPU float/double tensor lies in [0,1] (NaN fails both tests): one
-// vectorisable pass on the threads; corrupt() falls back to aminmax (which names the problem) otherwise.
-template <typename T>
-bool all_in_unit_range_of(const T* p, int64_t n) {
-  std::atomic<bool> ok{true};
-  at::parallel_for(0, n, 1 << 16, [&](int64_t first, int64_t last) {
-    int bad = 0;
-    for (int64_t i = first; i < last; ++i) bad |= (p[i] >= T(0)) & (p[i] <= T(1)) ? 0 : 1;  // no branch: vectorises
-    if (bad) ok = false;
-  });
-  return ok;
+// Throws naming the problem unless every value lies in [0,1]: one pass for both checks (NaN propagates into
+// min and max, +-Inf shows in one of them).
+void check_unit_range(const torch::Tensor& x) {
+  const auto range = torch::aminmax(x);
+  const auto both = torch::stack({std::get<0>(range), std::get<1>(range)}).to(torch::kDouble).to(torch::kCPU);
+  const double lo = both[0].item<double>(), hi = both[1].item<double>();
+  QB_CHECK(std::isfinite(lo) && std::isfinite(hi), "corrupt: images contain NaN or Inf");
+  QB_CHECK(lo >= 0 && hi <= 1, "corrupt: images must lie in [0,1]");
 }
 
-bool all_in_unit_range(const torch::Tensor& x) {
-  if (x.scalar_type() == torch::kFloat) return all_in_unit_range_of(x.data_ptr<float>(), x.numel());
-  if (x.scalar_type() == torch::kDouble) return all_in_unit_range_of(x.data_ptr<double>(), x.numel());
-  return false;
+// The same for `n` values of a contiguous CPU part, as one vectorisable scan (NaN fails both tests) whose data
+// the corruption then reads from cache; aminmax only to name a problem found.
+template <typename T>
+bool unit_range_scan(const T* p, int64_t n) {
+  int bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= (p[i] >= T(0)) & (p[i] <= T(1)) ? 0 : 1;  // no branch
+  return bad == 0;
 }
 
 template <typename T>
@@ -242,14 +242,11 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   QB_CHECK(static_cast<int64_t>(seeds.size()) == images.size(0),
            "corrupt: " << seeds.size() << " seeds for " << images.size(0) << " images");
   if (images.numel() == 0) return images.clone();
-  if (!(images.is_cpu() && images.is_contiguous() && all_in_unit_range(images))) {
-    // One pass for both checks: NaN propagates into min and max, +-Inf shows in one of them.
-    const auto range = torch::aminmax(images);
-    const auto both = torch::stack({std::get<0>(range), std::get<1>(range)}).to(torch::kDouble).to(torch::kCPU);
-    const double lo = both[0].item<double>(), hi = both[1].item<double>();
-    QB_CHECK(std::isfinite(lo) && std::isfinite(hi), "corrupt: images contain NaN or Inf");
-    QB_CHECK(lo >= 0 && hi <= 1, "corrupt: images must lie in [0,1]");
-  }
+  // CPU float/double batches are checked part by part inside the loop below, just before each part is
+  // corrupted (an error still throws before corrupt() returns anything); others here, in one pass.
+  const bool float_in = images.scalar_type() == torch::kFloat, double_in = images.scalar_type() == torch::kDouble;
+  const bool check_parts = images.is_cpu() && images.is_contiguous() && (float_in || double_in);
+  if (!check_parts) check_unit_range(images);
   const auto table = resolve_table(options.table, images.size(2), images.size(3));
   std::vector<uint64_t> rng_seeds;
   rng_seeds.reserve(seeds.size());
@@ -259,8 +256,13 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   auto result = pooled_empty(images.sizes(), torch::TensorOptions().dtype(images.scalar_type()).device(images.device()));
   // Images [start, start + count): every image has its own stream, so how the batch is split changes no bits.
   auto run = [&](int64_t start, int64_t count) {
+    if (check_parts) {
+      const int64_t stride = images.size(1) * images.size(2) * images.size(3), first = start * stride, values = count * stride;
+      const bool ok = float_in ? unit_range_scan(images.data_ptr<float>() + first, values)
+                               : unit_range_scan(images.data_ptr<double>() + first, values);
+      if (!ok) check_unit_range(images.narrow(0, start, count));
+    }
     const std::vector<uint64_t> part_seeds(rng_seeds.begin() + start, rng_seeds.begin() + start + count);
-    const bool float_in = images.scalar_type() == torch::kFloat, double_in = images.scalar_type() == torch::kDouble;
     if (cpu && info.pixels && !options.imagenet_c_jpeg && float_in && images.size(1) == 3 && images.is_contiguous()) {
       const corruption::Call call{severity, table, part_seeds, options};
       const int64_t plane = images.size(2) * images.size(3);
