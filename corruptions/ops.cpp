@@ -428,11 +428,6 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
   return out.defined() ? out : torch::zeros_like(x);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define QB_WITH_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
-#else
-#define QB_WITH_AVX2_CLONE
-#endif
 
 namespace {
 

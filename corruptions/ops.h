@@ -11,6 +11,15 @@
 #include <functional>
 #include <vector>
 
+// Marks a hot loop function to be compiled twice, for the x86-64 baseline and for AVX2, the CPU's choice made
+// at load time (GCC function multiversioning). Loops built with it keep the same per-value order of
+// operations, so both versions give the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define QB_WITH_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define QB_WITH_AVX2_CLONE
+#endif
+
 namespace questbench::corruption {
 
 // What one corruption function gets besides the images.
