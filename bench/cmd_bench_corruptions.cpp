@@ -79,7 +79,7 @@ void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--repeats", o->repeats, "timed runs per severity (best is reported)")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "one JSON object per corruption and side");
   cmd->add_flag("--tensor-ops", o->tensor_ops, "time the tensor-op path (what non-CPU devices run) instead of the CPU kernels");
-  cmd->add_flag("--floors", o->floors, "also time the floors: a batch copy, the normal draws, the float64 round trip");
+  cmd->add_flag("--floors", o->floors, "also time the floors: a batch copy, ATen's and the fast streams' draws, the float64 round trip");
   cmd->callback([o, &runner] { runner = [o] { run_bench_corruptions(*o); }; });
 }
 

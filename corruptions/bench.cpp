@@ -1,5 +1,6 @@
 // Timing of the corruptions; see bench.h.
 #include "corruptions/bench.h"
+#include "corruptions/ops.h"
 
 #include "common/error.h"
 
@@ -82,6 +83,27 @@ std::vector<CorruptionTiming> bench_floors(const CorruptionBenchSpec& spec) {
           }
         });
       }));
+  // The fast streams alone (DrawStream, in chunks of 1024 like the pixel loops): one draw per value.
+  const int64_t per_image = x[0].numel();
+  for (const auto& [name, draw] : {std::pair<const char*, corruption::Draw>{"stream_normals", corruption::Draw::StandardNormal},
+                                   {"stream_uniforms", corruption::Draw::Uniform01}}) {
+    std::vector<double> sums(static_cast<size_t>(spec.batch));
+    add(name, time_ms([&, draw = draw] {
+          at::parallel_for(0, spec.batch, 1, [&](int64_t first, int64_t last) {
+            double chunk[1024];
+            for (int64_t i = first; i < last; ++i) {
+              corruption::DrawStream stream(seeds[static_cast<size_t>(i)]);
+              double sum = 0;
+              for (int64_t k = 0; k < per_image; k += 1024) {
+                const int64_t n = std::min<int64_t>(1024, per_image - k);
+                stream.fill(draw, 1.0, chunk, n);
+                sum += chunk[n - 1];
+              }
+              sums[static_cast<size_t>(i)] = sum;  // keeps the draws observable
+            }
+          });
+        }));
+  }
   add("float64_round_trip", time_ms([&] {
         wide.copy_(x);
         out.copy_(wide);
