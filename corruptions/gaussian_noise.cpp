@@ -21,13 +21,8 @@ torch::Tensor gaussian_noise(const torch::Tensor& x, const Call& call) {
 }
 
 void gaussian_noise_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t image, const Call& call) {
-  const int64_t plane = height * width;
-  DrawStream stream(call.rng_seeds[static_cast<size_t>(image)]);
-  const double c = noise_std(call);
-  finish_in_chunks(out, 3 * plane, call.options.quantize, [&](int64_t first, int64_t n, double* v) {
-    stream.fill(Draw::StandardNormal, c, v, n);
-    for (int64_t k = 0; k < n; ++k) v[k] = v[k] + static_cast<double>(in[first + k]);
-  });
+  noise_pixels(in, out, 3 * height * width, call.rng_seeds[static_cast<size_t>(image)], Draw::StandardNormal, noise_std(call),
+               call.options.quantize, [](double x, double noise) { return noise + x; });
 }
 
 }  // namespace questbench::corruption

@@ -25,13 +25,9 @@ torch::Tensor impulse_noise(const torch::Tensor& x, const Call& call) {
 }
 
 void impulse_noise_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t image, const Call& call) {
-  const int64_t plane = height * width;
-  DrawStream stream(call.rng_seeds[static_cast<size_t>(image)]);
   const double amount = flip_amount(call), salt = amount * 0.5;
-  finish_in_chunks(out, 3 * plane, call.options.quantize, [&](int64_t first, int64_t n, double* v) {
-    stream.fill(Draw::Uniform01, 1.0, v, n);
-    for (int64_t k = 0; k < n; ++k) v[k] = v[k] < amount ? (v[k] < salt ? 1.0 : 0.0) : static_cast<double>(in[first + k]);
-  });
+  noise_pixels(in, out, 3 * height * width, call.rng_seeds[static_cast<size_t>(image)], Draw::Uniform01, 1.0, call.options.quantize,
+               [=](double x, double u) { return u < amount ? (u < salt ? 1.0 : 0.0) : x; });
 }
 
 }  // namespace questbench::corruption

@@ -106,6 +106,17 @@ void finish_in_chunks(float* out, int64_t count, bool quantize, F&& compute) {
     finish_levels(values, out + first, n, quantize);
   }
 }
+
+// The pixels loop of a noise corruption (PixelsFunction): the image's `count` values in order, each drawn
+// value scale·d (d from the image's stream, `draw`) combined with its input as combine(x, scale·d), finished.
+template <typename F>
+void noise_pixels(const float* in, float* out, int64_t count, uint64_t seed, Draw draw, double scale, bool quantize, F&& combine) {
+  DrawStream stream(seed);
+  finish_in_chunks(out, count, quantize, [&](int64_t first, int64_t n, double* v) {
+    stream.fill(draw, scale, v, n);
+    for (int64_t k = 0; k < n; ++k) v[k] = combine(static_cast<double>(in[first + k]), v[k]);
+  });
+}
 // [N, shape...] float64 on `device`, image i filled from rng_seeds[i] (images in parallel).
 torch::Tensor per_image_draws(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, Draw draw, double scale,
                               torch::Device device);
