@@ -1,6 +1,7 @@
 #include "corruptions/corrupt.h"
 
 #include "common/error.h"
+#include "common/random.h"
 #include "corruptions/ops.h"
 
 #include <ATen/Parallel.h>
@@ -50,17 +51,6 @@ uint64_t corruption_stream_seed(uint64_t image_seed, const std::string& name, in
   h ^= h >> 33;
   return h;
 }
-
-namespace {
-
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 std::vector<uint64_t> image_seeds(uint64_t run_seed, int64_t first_index, int64_t count) {
   std::vector<uint64_t> seeds;
@@ -120,8 +110,6 @@ torch::Tensor pooled_empty(at::IntArrayRef sizes, const torch::TensorOptions& op
       options);
 }
 
-// CPU finish of one chunk: clip to [0,1], floor to 8-bit levels (quantize), cast to the output's dtype; the
-// same operations as the tensor path (NaN stays NaN like clamp).
 // Throws naming the problem unless every value lies in [0,1]: one pass for both checks (NaN propagates into
 // min and max, +-Inf shows in one of them).
 void check_unit_range(const torch::Tensor& x) {
@@ -141,6 +129,8 @@ bool unit_range_scan(const T* p, int64_t n) {
   return bad == 0;
 }
 
+// CPU finish of one chunk: clip to [0,1], floor to 8-bit levels (quantize), cast to the output's dtype; the
+// same operations as the tensor path (NaN stays NaN like clamp).
 template <typename T>
 void finish_cpu(const torch::Tensor& y, const torch::Tensor& out, bool quantize) {
   const double* src = y.data_ptr<double>();

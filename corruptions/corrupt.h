@@ -49,11 +49,11 @@ using CorruptionFunction = torch::Tensor (*)(const torch::Tensor& x, const corru
 // planar [3, H, W] levels round(x·255), corrupted in place. corrupt() then reads the float input and writes
 // the output directly, without the float64 copies; the same bytes as `apply` (tested).
 using LevelsFunction = void (*)(uint8_t* levels, int64_t height, int64_t width, const corruption::Call& call);
-// Optional CPU shortcut of a corruption that is pointwise or needs only per-image statistics (noise,
-// brightness, contrast, saturate, frost, fog) on 3-channel float32 images: image `image` of the call (its
-// seed is call.rng_seeds[image]) as planes [3, height·width] in, its finished output (clipped, floored to 8 bits when
+// Optional CPU shortcut of a corruption that is pointwise or works per image (noise, brightness, contrast,
+// saturate, frost, fog, JPEG) on 3-channel float32 images: image `image` of the call (its seed is
+// call.rng_seeds[image]) as planes [3, height·width] in, its finished output (clipped, floored to 8 bits when
 // quantizing) out, with the float64 arithmetic and random draws of `apply` but without its float64 copies;
-// the same bytes (tested).
+// the same bytes (tested). corrupt() tries it before `levels`.
 using PixelsFunction = void (*)(const float* in, float* out, int64_t height, int64_t width, int64_t image,
                                const corruption::Call& call);
 

@@ -2,6 +2,7 @@
 #include "corruptions/ops.h"
 
 #include "common/error.h"
+#include "common/random.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -63,29 +64,10 @@ torch::Tensor per_image_fill(const std::vector<uint64_t>& rng_seeds, at::IntArra
 
 namespace {
 
-struct Xoshiro256pp {
-  uint64_t s[4];
-  explicit Xoshiro256pp(uint64_t seed) {
-    for (auto& word : s) {  // splitmix64
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      word = z ^ (z >> 31);
-    }
-  }
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t next() {
-    const uint64_t result = rotl(s[0] + s[3], 23) + s[0];
-    const uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-  }
+// xoshiro256++ (common/random.h) with the draws the samplers take from it.
+struct Xoshiro256pp : Xoshiro256 {
+  using Xoshiro256::Xoshiro256;
+  uint64_t next() { return next_plus_plus(); }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }             // [0, 1)
   double uniform_open() { return static_cast<double>((next() >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
 };
@@ -428,19 +410,16 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
   return out.defined() ? out : torch::zeros_like(x);
 }
 
-
 namespace {
 
+// GCC vector types for the loops below (lowered to SSE2 pairs in the baseline build, AVX2 in its clone).
 typedef double Vec4 __attribute__((vector_size(32)));
-#define QB_LOAD4(p) ({ Vec4 v_; std::memcpy(&v_, (p), sizeof v_); v_; })
-#define QB_STORE4(p, v) do { Vec4 v_ = (v); std::memcpy((p), &v_, sizeof v_); } while (0)
-
-}  // namespace
-
-namespace {
 typedef float Vec4f __attribute__((vector_size(16)));
 typedef int32_t Vec4i __attribute__((vector_size(16)));
 typedef int64_t Vec4l __attribute__((vector_size(32)));
+#define QB_LOAD4(p) ({ Vec4 v_; std::memcpy(&v_, (p), sizeof v_); v_; })
+#define QB_STORE4(p, v) do { Vec4 v_ = (v); std::memcpy((p), &v_, sizeof v_); } while (0)
+
 }  // namespace
 
 QB_WITH_AVX2_CLONE void finish_levels(const double* values, float* out, int64_t n, bool quantize) {
@@ -838,10 +817,6 @@ inline double remainder(double a, double b) {
   return mod;
 }
 
-}  // namespace
-
-namespace {
-
 // One pixel of the HSV round trip with one channel changed (skimage's rgb2hsv / hsv2rgb operations).
 inline void hsv_adjust_pixel(double r, double g, double bl, HsvChannel channel, double a, double b, double& rr, double& gg,
                              double& bb) {
@@ -869,8 +844,6 @@ inline void hsv_adjust_pixel(double r, double g, double bl, HsvChannel channel, 
   else if (sector == 4) rr = t, gg = pp, bb = v;
   else rr = v, gg = pp, bb = q;
 }
-
-// corrupt()'s CPU finish of one value for a float32 output: clip, then floor to 8 bits through the table.
 
 }  // namespace
 

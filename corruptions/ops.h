@@ -52,8 +52,8 @@ torch::Tensor per_image_fill(const std::vector<uint64_t>& rng_seeds, at::IntArra
                              const std::function<void(at::Generator&, torch::Tensor&)>& fill, torch::Device device);
 torch::TensorOptions f64();
 
-// The fast per-image streams of the noise corruptions: xoshiro256++ seeded through splitmix64 from the image's
-// seed; uniform in [0, 1) from 53 bits, standard normals by Marsaglia and Tsang's ziggurat (128 layers, the
+// The fast per-image streams of the bulk draws (the noise corruptions, the snow, spatter and elastic fields,
+// fog's plasma): xoshiro256++ (common/random.h) seeded through splitmix64 from the image's seed; uniform in [0, 1) from 53 bits, standard normals by Marsaglia and Tsang's ziggurat (128 layers, the
 // layer index and the value from separate bits of one 64-bit draw). A few ns per value against ~14 ns for
 // normal_ on a float64 tensor. Drawn on the CPU and copied to `device`, so every device gets the same numbers.
 enum class Draw { Uniform01, StandardNormal };
@@ -117,6 +117,7 @@ void noise_pixels(const float* in, float* out, int64_t count, uint64_t seed, Dra
     for (int64_t k = 0; k < n; ++k) v[k] = combine(static_cast<double>(in[first + k]), v[k]);
   });
 }
+
 // [N, shape...] float64 on `device`, image i filled from rng_seeds[i] (images in parallel).
 torch::Tensor per_image_draws(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, Draw draw, double scale,
                               torch::Device device);

@@ -9,15 +9,6 @@
 namespace questbench {
 namespace {
 
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 double log_choose(int64_t n, int64_t k) {
   return std::lgamma(static_cast<double>(n) + 1) - std::lgamma(static_cast<double>(k) + 1) -
          std::lgamma(static_cast<double>(n - k) + 1);
@@ -43,22 +34,9 @@ void check_bootstrap_args(int resamples, double level) {
 
 }  // namespace
 
-StatsRng::StatsRng(uint64_t seed) {
-  uint64_t x = seed;
-  for (auto& s : s_) s = splitmix64(x);
-}
+StatsRng::StatsRng(uint64_t seed) : state_(seed) {}
 
-uint64_t StatsRng::next() {
-  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
+uint64_t StatsRng::next() { return state_.next_star_star(); }
 
 double StatsRng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
@@ -78,8 +56,7 @@ uint64_t derive_seed(uint64_t seed, const std::string& key) {
     h ^= ch;
     h *= 0x100000001b3ull;
   }
-  uint64_t x = seed ^ h;
-  return splitmix64(x);
+  return splitmix64(seed ^ h);
 }
 
 int64_t sample_binomial(int64_t n, double p, StatsRng& rng) {

@@ -3,6 +3,8 @@
 // Newcombe interval, two-proportion z-test). Plain functions on 0/1 vectors; deterministic given a seed.
 #pragma once
 
+#include "common/random.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,7 +20,7 @@ class StatsRng {
   double uniform();                 // [0, 1), 53 random bits
   uint64_t below(uint64_t bound);   // uniform in [0, bound), bound > 0, unbiased
  private:
-  uint64_t s_[4];
+  Xoshiro256 state_;
 };
 
 // A seed for one named test, derived from the run seed (FNV-1a of the key mixed with the seed), so each
