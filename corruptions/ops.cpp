@@ -807,42 +807,59 @@ PilTaps pil_box_taps(int64_t in, int64_t out) {
 
 namespace {
 
-inline double clip01(double v) { return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v); }
-
-// ATen's floating remainder: fmod, moved into the divisor's sign (fmod(a, b) is a itself when |a| < |b|,
-// the common case here, which skips the libm call).
-inline double remainder(double a, double b) {
-  double mod = std::abs(a) < std::abs(b) ? a : std::fmod(a, b);
-  if (mod != 0 && ((b < 0) != (mod < 0))) mod += b;
-  return mod;
+// The HSV round trip with one channel changed (skimage's rgb2hsv / hsv2rgb operations) on four pixels, as
+// selects of unconditional vector operations (no branch). For r, g, b in [0, 1] (corrupt() checks the range) the
+// hue before the wrap is in [-1/6, 5/6], so ATen's remainder(h, 1) is h + 1 for h < 0 and h otherwise, and h·6
+// is in [0, 6], so the int32 truncation is its floor (up to the sign of a zero, which changes no result) and
+// the sector remainder(floor(h·6), 6) is 0 for 6 and the floor itself otherwise.
+__attribute__((always_inline)) inline void hsv_adjust4(Vec4 r, Vec4 g, Vec4 bl, bool value, double a, double b, Vec4& rr,
+                                                       Vec4& gg, Vec4& bb) {
+  const Vec4 zero = {0, 0, 0, 0}, one = {1, 1, 1, 1}, two = {2, 2, 2, 2}, four = {4, 4, 4, 4}, six = {6, 6, 6, 6};
+  // rgb_to_hsv (x < y ? y : x is std::max(x, y), y < x ? y : x is std::min(x, y), lane by lane)
+  const Vec4 max_rg = r < g ? g : r, min_rg = g < r ? g : r;
+  Vec4 v = max_rg < bl ? bl : max_rg;
+  const Vec4 delta = v - (bl < min_rg ? bl : min_rg);
+  const Vec4l flat = delta == zero;
+  const Vec4 safe_delta = flat ? one : delta;
+  Vec4 s = flat ? zero : delta / (v == zero ? one : v);
+  const Vec4l blue_max = bl == v, green_max = g == v;
+  const Vec4 numerator = blue_max ? r - g : (green_max ? bl - r : g - bl);
+  const Vec4 offset = blue_max ? four : (green_max ? two : zero);
+  const Vec4 unwrapped = (offset + numerator / safe_delta) / 6.0;
+  const Vec4 h = flat ? zero : (unwrapped < zero ? unwrapped + 1.0 : unwrapped);
+  const Vec4 adjusted = value ? v + a : s * a + b;
+  const Vec4 raised = adjusted < zero ? zero : adjusted, clipped = one < raised ? one : raised;  // clip to [0, 1]
+  (value ? v : s) = clipped;
+  // hsv_to_rgb
+  const Vec4 h6 = h * 6.0;
+  const Vec4 hi = __builtin_convertvector(__builtin_convertvector(h6, Vec4i), Vec4);
+  const Vec4 f = h6 - hi;
+  const Vec4 pp = v * (1.0 - s), q = v * (1.0 - f * s), t = v * (1.0 - (1.0 - f) * s);
+  const Vec4 sector = hi == six ? zero : hi;
+  const Vec4l s0 = sector == 0.0, s1 = sector == 1.0, s2 = sector == 2.0, s3 = sector == 3.0, s4 = sector == 4.0,
+              s5 = sector == 5.0;
+  rr = s0 | s5 ? v : (s1 ? q : (s4 ? t : pp));
+  gg = s1 | s2 ? v : (s0 ? t : (s3 ? q : pp));
+  bb = s3 | s4 ? v : (s2 ? t : (s5 ? q : pp));
 }
 
-// One pixel of the HSV round trip with one channel changed (skimage's rgb2hsv / hsv2rgb operations).
-inline void hsv_adjust_pixel(double r, double g, double bl, HsvChannel channel, double a, double b, double& rr, double& gg,
-                             double& bb) {
-  // rgb_to_hsv
-  double v = std::max(std::max(r, g), bl);
-  const double delta = v - std::min(std::min(r, g), bl);
-  const double safe_delta = delta == 0 ? 1.0 : delta;
-  double s = delta == 0 ? 0.0 : delta / (v == 0 ? 1.0 : v);
-  double h = bl == v ? 4.0 + (r - g) / safe_delta : (g == v ? 2.0 + (bl - r) / safe_delta : (g - bl) / safe_delta);
-  h = remainder(h / 6.0, 1.0);
-  if (delta == 0) h = 0.0;
-  if (channel == HsvChannel::Value)
-    v = clip01(v + a);
-  else
-    s = clip01(s * a + b);
-  // hsv_to_rgb
-  const double hi = floor_exact(h * 6.0);
-  const double f = h * 6.0 - hi;
-  const double pp = v * (1.0 - s), q = v * (1.0 - f * s), t = v * (1.0 - (1.0 - f) * s);
-  const double sector = remainder(hi, 6.0);
-  if (sector == 0) rr = v, gg = t, bb = pp;
-  else if (sector == 1) rr = q, gg = v, bb = pp;
-  else if (sector == 2) rr = pp, gg = v, bb = t;
-  else if (sector == 3) rr = pp, gg = q, bb = v;
-  else if (sector == 4) rr = t, gg = pp, bb = v;
-  else rr = v, gg = pp, bb = q;
+QB_WITH_AVX2_CLONE
+void hsv_adjust_run(const double* red, const double* green, const double* blue, int64_t n, HsvChannel channel, double a,
+                    double b, double* out_red, double* out_green, double* out_blue) {
+  const bool value = channel == HsvChannel::Value;
+  int64_t k = 0;
+  Vec4 rr, gg, bb;
+  for (; k + 4 <= n; k += 4) {
+    hsv_adjust4(QB_LOAD4(red + k), QB_LOAD4(green + k), QB_LOAD4(blue + k), value, a, b, rr, gg, bb);
+    QB_STORE4(out_red + k, rr);
+    QB_STORE4(out_green + k, gg);
+    QB_STORE4(out_blue + k, bb);
+  }
+  if (k == n) return;
+  Vec4 r = {0, 0, 0, 0}, g = r, bl = r;  // the last 1-3 pixels in zero-padded lanes
+  for (int64_t j = 0; k + j < n; ++j) r[j] = red[k + j], g[j] = green[k + j], bl[j] = blue[k + j];
+  hsv_adjust4(r, g, bl, value, a, b, rr, gg, bb);
+  for (int64_t j = 0; k + j < n; ++j) out_red[k + j] = rr[j], out_green[k + j] = gg[j], out_blue[k + j] = bb[j];
 }
 
 }  // namespace
@@ -853,26 +870,25 @@ torch::Tensor hsv_adjust_cpu(const torch::Tensor& x, HsvChannel channel, double 
   auto out = torch::empty_like(in);
   const double* src = in.data_ptr<double>();
   double* dst = out.data_ptr<double>();
-  at::parallel_for(0, n * plane, 4096, [&](int64_t first, int64_t last) {
-    for_plane_runs(first, last, plane, [&](int64_t i, int64_t p) {
-      const double* s3 = src + i * 3 * plane + p;
-      double* d3 = dst + i * 3 * plane + p;
-      hsv_adjust_pixel(s3[0], s3[plane], s3[2 * plane], channel, a, b, d3[0], d3[plane], d3[2 * plane]);
-    });
+  parallel_images(n, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      const double* s3 = src + i * 3 * plane;
+      double* d3 = dst + i * 3 * plane;
+      hsv_adjust_run(s3, s3 + plane, s3 + 2 * plane, plane, channel, a, b, d3, d3 + plane, d3 + 2 * plane);
+    }
   });
   return out;
 }
 
 void hsv_adjust_planes(const float* in, float* out, int64_t plane, HsvChannel channel, double a, double b, bool quantize) {
   constexpr int64_t kChunk = 1024;
-  double rgb[3][kChunk];
+  double rgb[3][kChunk], adjusted[3][kChunk];
   for (int64_t first = 0; first < plane; first += kChunk) {
     const int64_t n = std::min(kChunk, plane - first);
-    for (int64_t k = 0; k < n; ++k) {
-      const int64_t p = first + k;
-      hsv_adjust_pixel(in[p], in[plane + p], in[2 * plane + p], channel, a, b, rgb[0][k], rgb[1][k], rgb[2][k]);
-    }
-    for (int64_t c = 0; c < 3; ++c) finish_levels(rgb[c], out + c * plane + first, n, quantize);
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t k = 0; k < n; ++k) rgb[c][k] = static_cast<double>(in[c * plane + first + k]);
+    hsv_adjust_run(rgb[0], rgb[1], rgb[2], n, channel, a, b, adjusted[0], adjusted[1], adjusted[2]);
+    for (int64_t c = 0; c < 3; ++c) finish_levels(adjusted[c], out + c * plane + first, n, quantize);
   }
 }
 
