@@ -410,18 +410,6 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
   return out.defined() ? out : torch::zeros_like(x);
 }
 
-namespace {
-
-// GCC vector types for the loops below (lowered to SSE2 pairs in the baseline build, AVX2 in its clone).
-typedef double Vec4 __attribute__((vector_size(32)));
-typedef float Vec4f __attribute__((vector_size(16)));
-typedef int32_t Vec4i __attribute__((vector_size(16)));
-typedef int64_t Vec4l __attribute__((vector_size(32)));
-#define QB_LOAD4(p) ({ Vec4 v_; std::memcpy(&v_, (p), sizeof v_); v_; })
-#define QB_STORE4(p, v) do { Vec4 v_ = (v); std::memcpy((p), &v_, sizeof v_); } while (0)
-
-}  // namespace
-
 QB_WITH_AVX2_CLONE void finish_levels(const double* values, float* out, int64_t n, bool quantize) {
   const Vec4 zero = {0, 0, 0, 0}, one = {1, 1, 1, 1};
   int64_t i = 0;

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -21,6 +22,16 @@
 #endif
 
 namespace questbench::corruption {
+
+// GCC vector types for the hot loops (lowered to SSE2 pairs in the baseline build, AVX2 in its clone);
+// QB_LOAD4 / QB_STORE4 move four doubles from / to any address.
+typedef double Vec4 __attribute__((vector_size(32)));
+typedef float Vec4f __attribute__((vector_size(16)));
+typedef int32_t Vec4i __attribute__((vector_size(16)));
+typedef int64_t Vec4l __attribute__((vector_size(32)));
+typedef int32_t Vec8i __attribute__((vector_size(32)));
+#define QB_LOAD4(p) ({ Vec4 v_; std::memcpy(&v_, (p), sizeof v_); v_; })
+#define QB_STORE4(p, v) do { Vec4 v_ = (v); std::memcpy((p), &v_, sizeof v_); } while (0)
 
 // What one corruption function gets besides the images.
 struct Call {

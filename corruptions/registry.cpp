@@ -18,6 +18,7 @@ torch::Tensor defocus_blur(const torch::Tensor&, const Call&);
 torch::Tensor glass_blur(const torch::Tensor&, const Call&);
 torch::Tensor motion_blur(const torch::Tensor&, const Call&);
 torch::Tensor zoom_blur(const torch::Tensor&, const Call&);
+void zoom_blur_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
 torch::Tensor snow(const torch::Tensor&, const Call&);
 torch::Tensor frost(const torch::Tensor&, const Call&);
 void frost_pixels(const float*, float*, int64_t, int64_t, int64_t, const Call&);
@@ -51,7 +52,7 @@ const std::vector<CorruptionInfo>& corruption_table() {
       {"defocus_blur", "standard", "blur", false, defocus_blur},
       {"glass_blur", "standard", "blur", true, glass_blur},
       {"motion_blur", "standard", "blur", true, motion_blur},
-      {"zoom_blur", "standard", "blur", false, zoom_blur},
+      {"zoom_blur", "standard", "blur", false, zoom_blur, nullptr, zoom_blur_pixels},
       {"snow", "standard", "weather", true, snow},
       {"frost", "standard", "weather", true, frost, nullptr, frost_pixels},
       {"fog", "standard", "weather", true, fog, nullptr, fog_pixels},
