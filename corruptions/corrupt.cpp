@@ -200,14 +200,17 @@ void levels_path(const CorruptionInfo& info, const In* src, Out* dst, int64_t co
     for (int64_t c = 0; c < 3; ++c) {
       const In* sc = s + (channels == 3 ? c * plane : 0);
       uint8_t* l = levels.data() + c * plane;
-      for (int64_t p = 0; p < plane; ++p) l[p] = static_cast<uint8_t>(corruption::rint_nonneg(static_cast<double>(sc[p]) * 255.0));
+      if constexpr (std::is_same_v<In, float>)
+        corruption::unit_to_levels(sc, l, plane);
+      else
+        for (int64_t p = 0; p < plane; ++p) l[p] = static_cast<uint8_t>(corruption::rint_nonneg(static_cast<double>(sc[p]) * 255.0));
     }
     info.levels(levels.data(), h, w, call);
     const uint8_t* l = levels.data();
     Out* d = dst + i * channels * plane;
     if (channels == 3 && std::is_same_v<Out, float>) {
       // rgb_out[k] = float(k / 255.0) = float(k) / 255f for every k (finish_levels' identity, tested): vectorisable.
-      for (int64_t p = 0; p < 3 * plane; ++p) d[p] = static_cast<Out>(static_cast<float>(l[p]) / 255.0f);
+      corruption::levels_to_unit(l, reinterpret_cast<float*>(d), 3 * plane);
     } else if (channels == 3) {
       for (int64_t p = 0; p < 3 * plane; ++p) d[p] = rgb_out[l[p]];
     } else {

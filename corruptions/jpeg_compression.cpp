@@ -130,11 +130,9 @@ std::vector<unsigned char>& thread_rgb(int64_t plane) {
 void jpeg_levels(uint8_t* levels, int64_t h, int64_t w, int quality) {
   const int64_t plane = h * w;
   unsigned char* b = thread_rgb(plane).data();
-  for (int64_t p = 0; p < plane; ++p)
-    for (int c = 0; c < 3; ++c) b[3 * p + c] = levels[c * plane + p];
+  corruption::interleave_rgb(levels, b, plane);
   code_one(thread_codec(), b, h, w, quality, 0);
-  for (int64_t p = 0; p < plane; ++p)
-    for (int c = 0; c < 3; ++c) levels[c * plane + p] = b[3 * p + c];
+  corruption::planar_rgb(b, levels, plane);
 }
 
 // One float32 RGB image straight to the interleaved levels round(x·255), through the codec, and back to
@@ -142,16 +140,15 @@ void jpeg_levels(uint8_t* levels, int64_t h, int64_t w, int quality) {
 void jpeg_float(const float* in, float* out, int64_t h, int64_t w, int quality) {
   const int64_t plane = h * w;
   unsigned char* b = thread_rgb(plane).data();
-  // Levels plane by plane (a contiguous, vectorisable loop), then interleaved.
+  // Levels plane by plane, then interleaved (vectorised loops).
   thread_local std::vector<uint8_t> planar;
   planar.resize(static_cast<size_t>(3 * plane));
   uint8_t* l = planar.data();
-  for (int64_t k = 0; k < 3 * plane; ++k) l[k] = static_cast<uint8_t>(static_cast<int>(corruption::rint_nonneg(static_cast<double>(in[k]) * 255.0)));
-  for (int64_t p = 0; p < plane; ++p) b[3 * p] = l[p], b[3 * p + 1] = l[plane + p], b[3 * p + 2] = l[2 * plane + p];
+  corruption::unit_to_levels(in, l, 3 * plane);
+  corruption::interleave_rgb(l, b, plane);
   code_one(thread_codec(), b, h, w, quality, 0);
-  const float* levels = corruption::level_table<float>();
-  for (int64_t p = 0; p < plane; ++p)
-    out[p] = levels[b[3 * p]], out[plane + p] = levels[b[3 * p + 1]], out[2 * plane + p] = levels[b[3 * p + 2]];
+  corruption::planar_rgb(b, l, plane);
+  corruption::levels_to_unit(l, out, 3 * plane);
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ struct Xoshiro256pp : Xoshiro256 {
 struct Ziggurat {
   uint32_t k[128];
   double w[128], f[128];
+  double k_double[128];  // k as doubles, for the vector test |hz| < k
 };
 constexpr double kZigR = 3.442619855899;
 
@@ -99,14 +100,15 @@ const Ziggurat& ziggurat() {
       z.f[i] = std::exp(-0.5 * d * d);
       z.w[i] = d / m;
     }
+    for (int i = 0; i < 128; ++i) z.k_double[i] = static_cast<double>(z.k[i]);
     return z;
   }();
   return table;
 }
 
-inline double standard_normal(Xoshiro256pp& rng, const Ziggurat& z) {
-  for (;;) {
-    const uint64_t u = rng.next();
+// A standard normal whose first 64-bit draw is u; rejections draw on from rng.
+inline double standard_normal_from(uint64_t u, Xoshiro256pp& rng, const Ziggurat& z) {
+  for (;; u = rng.next()) {
     const int layer = static_cast<int>(u & 127);
     const int32_t hz = static_cast<int32_t>(static_cast<uint32_t>(u >> 32));
     const uint32_t magnitude = hz < 0 ? 0u - static_cast<uint32_t>(hz) : static_cast<uint32_t>(hz);
@@ -147,7 +149,8 @@ PoissonSetup poisson_setup(double rate) {
   return p;
 }
 
-double poisson(Xoshiro256pp& rng, const PoissonSetup& p) {
+template <typename Rng>  // Xoshiro256pp or a view of one (uniform, uniform_open)
+double poisson(Rng& rng, const PoissonSetup& p) {
   if (!(p.rate > 0)) return 0;
   if (p.rate < 10) {  // count uniforms until their product drops below exp(-rate)
     double product = rng.uniform_open();
@@ -167,22 +170,113 @@ double poisson(Xoshiro256pp& rng, const PoissonSetup& p) {
 
 }  // namespace
 
-DrawStream::DrawStream(uint64_t seed) {
-  const Xoshiro256pp rng(seed);
-  std::memcpy(state_, rng.s, sizeof state_);
+namespace {
+
+// DrawStream's lanes: four xoshiro256++ generators; value k of the stream is drawn from lane k mod 4 (its first
+// 64-bit word is that lane's next output, any further words come from the same lane), so four values at once
+// are one step of the four generators as vectors (AVX2 where the CPU has it), with the same numbers as one value
+// at a time.
+typedef uint64_t Vec4u __attribute__((vector_size(32)));
+
+struct Lanes {
+  Xoshiro256pp g[4] = {Xoshiro256pp(0), Xoshiro256pp(0), Xoshiro256pp(0), Xoshiro256pp(0)};
+  Vec4u s[4];  // word w of the four lanes, while stepping them as vectors
+
+  explicit Lanes(const uint64_t (*state)[4]) {
+    for (int l = 0; l < 4; ++l) std::memcpy(g[l].s, state[l], sizeof g[l].s);
+  }
+  void save(uint64_t (*state)[4]) const {
+    for (int l = 0; l < 4; ++l) std::memcpy(state[l], g[l].s, sizeof g[l].s);
+  }
+  void to_vectors() {
+    for (int w = 0; w < 4; ++w)
+      for (int l = 0; l < 4; ++l) s[w][l] = g[l].s[w];
+  }
+  void from_vectors() {
+    for (int w = 0; w < 4; ++w)
+      for (int l = 0; l < 4; ++l) g[l].s[w] = s[w][l];
+  }
+  // The next output of all four lanes (xoshiro256++ as in common/random.h, lane by lane).
+  __attribute__((always_inline)) void step(Vec4u& out) {
+    const Vec4u sum = s[0] + s[3];
+    out = ((sum << 23) | (sum >> 41)) + s[0];
+    const Vec4u t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+  }
+};
+
+// Exact float64 of integers below 2^52, four at a time (the exponent trick: no 64-bit conversion in AVX2).
+__attribute__((always_inline)) inline void small_to_double(Vec4u v, Vec4& out) {
+  const Vec4u magic = {0x4330000000000000ULL, 0x4330000000000000ULL, 0x4330000000000000ULL, 0x4330000000000000ULL};
+  out = (Vec4)(v | magic) - 4503599627370496.0;  // 2^52
 }
 
-void DrawStream::fill(Draw draw, double scale, double* out, int64_t count) {
-  Xoshiro256pp rng(0);
-  std::memcpy(rng.s, state_, sizeof state_);
-  if (draw == Draw::Uniform01) {
-    for (int64_t i = 0; i < count; ++i) out[i] = scale * rng.uniform();
-  } else {
-    const Ziggurat& z = ziggurat();
-    for (int64_t i = 0; i < count; ++i) out[i] = scale * standard_normal(rng, z);
-  }
-  std::memcpy(state_, rng.s, sizeof state_);
+// uniform() of four words: (u >> 11) · 2^-53, the 53-bit integer converted in two exact halves.
+__attribute__((always_inline)) inline void uniform4(Vec4u u, Vec4& out) {
+  const Vec4u bits = u >> 11;
+  Vec4 high, low;
+  small_to_double(bits >> 26, high);
+  small_to_double(bits & ((1ULL << 26) - 1), low);
+  out = (high * 67108864.0 + low) * 0x1.0p-53;  // 2^26: every step exact
 }
+
+QB_WITH_AVX2_CLONE
+void fill_lanes(uint64_t (*state)[4], int& lane, Draw draw, double scale, double* out, int64_t count) {
+  Lanes lanes(state);
+  const Ziggurat& z = ziggurat();
+  const bool normal = draw == Draw::StandardNormal;
+  const auto one = [&](Xoshiro256pp& g) { return scale * (normal ? standard_normal_from(g.next(), g, z) : g.uniform()); };
+  int64_t i = 0;
+  for (; i < count && lane != 0; ++i, lane = (lane + 1) & 3) out[i] = one(lanes.g[lane]);
+  if (count - i >= 4) {
+    lanes.to_vectors();
+    for (; i + 4 <= count; i += 4) {
+      Vec4u u;
+      lanes.step(u);
+      Vec4 v;
+      if (!normal) {
+        uniform4(u, v);
+        v = scale * v;
+        QB_STORE4(out + i, v);
+        continue;
+      }
+      // The ziggurat's rectangle test on four draws: hz = the high 32 bits as int32, x = hz · w[layer], kept
+      // when |hz| < k[layer]; the rest (~1.2 % of values) go on one by one on their own lanes.
+      Vec4 hz;
+      small_to_double(u >> 32, hz);
+      hz = hz >= 2147483648.0 ? hz - 4294967296.0 : hz;
+      Vec4 w, k;
+      for (int j = 0; j < 4; ++j) w[j] = z.w[u[j] & 127], k[j] = z.k_double[u[j] & 127];
+      const Vec4 x = hz * w, magnitude = hz < 0.0 ? -hz : hz;
+      const Vec4l inside = magnitude < k;
+      if (inside[0] & inside[1] & inside[2] & inside[3]) {
+        v = scale * x;
+        QB_STORE4(out + i, v);
+        continue;
+      }
+      lanes.from_vectors();
+      for (int j = 0; j < 4; ++j) out[i + j] = inside[j] ? scale * x[j] : scale * standard_normal_from(u[j], lanes.g[j], z);
+      lanes.to_vectors();
+    }
+    lanes.from_vectors();
+  }
+  for (; i < count; ++i, lane = (lane + 1) & 3) out[i] = one(lanes.g[lane]);
+  lanes.save(state);
+}
+
+}  // namespace
+
+DrawStream::DrawStream(uint64_t seed) {
+  for (auto& words : state_)
+    for (auto& word : words) word = splitmix64_next(seed);
+}
+
+void DrawStream::fill(Draw draw, double scale, double* out, int64_t count) { fill_lanes(state_, lane_, draw, scale, out, count); }
 
 void fill_draws(uint64_t seed, Draw draw, double scale, double* out, int64_t count) { DrawStream(seed).fill(draw, scale, out, count); }
 
@@ -248,30 +342,76 @@ const LevelPoisson& level_poisson(double scale) {
 
 }  // namespace
 
-void DrawStream::poisson(const double* x, double scale, double* out, int64_t count) {
-  Xoshiro256pp rng(0);
-  std::memcpy(rng.s, state_, sizeof state_);
+namespace {
+
+// The 8-bit level of v when v is one (float(k/255)) and its rate is tabulated, else -1.
+inline int tabulated_level(double v, const LevelPoisson& table, const float* levels) {
+  const double t = v * 255.0;
+  const int k = t >= 0.0 && t <= 255.0 ? static_cast<int>(rint_nonneg(t)) : 0;
+  return v == static_cast<double>(levels[k]) && !table.prob[k].empty() ? k : -1;
+}
+
+// Poisson(v·scale) for the value v of level k (>= 0: the alias table, from the uniform of the word u) or not
+// (k < 0: the samplers, the first draw being the word u, the rest from rng).
+inline double poisson_value(double v, int k, uint64_t u, Xoshiro256pp& rng, const LevelPoisson& table, double scale,
+                            PoissonSetup& fallback) {
+  if (k >= 0) {
+    const auto& prob = table.prob[k];
+    const double position = static_cast<double>(u >> 11) * 0x1.0p-53 * static_cast<double>(prob.size());
+    const int64_t column = static_cast<int64_t>(position);
+    const int64_t other = table.alias[k][static_cast<size_t>(column)];
+    const int64_t keep = position - static_cast<double>(column) < prob[static_cast<size_t>(column)];  // a coin: no branch
+    return static_cast<double>(other + (column - other) * keep);
+  }
+  const double rate = v * scale;
+  if (fallback.rate != rate) fallback = poisson_setup(rate);
+  struct FirstWord {  // rng whose next word is u first
+    uint64_t u;
+    bool used;
+    Xoshiro256pp& rng;
+    uint64_t next() { return used ? rng.next() : (used = true, u); }
+    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+    double uniform_open() { return static_cast<double>((next() >> 11) + 1) * 0x1.0p-53; }
+  } first{u, false, rng};
+  return corruption::poisson(first, fallback);
+}
+
+QB_WITH_AVX2_CLONE
+void poisson_lanes(uint64_t (*state)[4], int& lane, const double* x, double scale, double* out, int64_t count) {
+  Lanes lanes(state);
   const LevelPoisson& table = level_poisson(scale);
   const float* levels = level_table<float>();
   PoissonSetup fallback;
-  for (int64_t i = 0; i < count; ++i) {
-    const double v = x[i];
-    const double t = v * 255.0;
-    const int k = t >= 0.0 && t <= 255.0 ? static_cast<int>(rint_nonneg(t)) : 0;
-    const auto& prob = table.prob[k];
-    if (v == static_cast<double>(levels[k]) && !prob.empty()) {
-      const double u = rng.uniform() * static_cast<double>(prob.size());
-      const int64_t column = static_cast<int64_t>(u);
-      const int64_t other = table.alias[k][static_cast<size_t>(column)];
-      const int64_t keep = u - static_cast<double>(column) < prob[static_cast<size_t>(column)];  // a coin: no branch
-      out[i] = static_cast<double>(other + (column - other) * keep);
-    } else {
-      const double rate = v * scale;
-      if (fallback.rate != rate) fallback = poisson_setup(rate);
-      out[i] = corruption::poisson(rng, fallback);
+  const auto one = [&](int64_t i, Xoshiro256pp& g) {
+    return poisson_value(x[i], tabulated_level(x[i], table, levels), g.next(), g, table, scale, fallback);
+  };
+  int64_t i = 0;
+  for (; i < count && lane != 0; ++i, lane = (lane + 1) & 3) out[i] = one(i, lanes.g[lane]);
+  if (count - i >= 4) {
+    lanes.to_vectors();
+    for (; i + 4 <= count; i += 4) {
+      Vec4u u;
+      lanes.step(u);
+      int k[4];
+      for (int j = 0; j < 4; ++j) k[j] = tabulated_level(x[i + j], table, levels);
+      if ((k[0] | k[1] | k[2] | k[3]) >= 0) {
+        for (int j = 0; j < 4; ++j) out[i + j] = poisson_value(x[i + j], k[j], u[j], lanes.g[j], table, scale, fallback);
+        continue;
+      }
+      lanes.from_vectors();  // a sampler draws on from its lane
+      for (int j = 0; j < 4; ++j) out[i + j] = poisson_value(x[i + j], k[j], u[j], lanes.g[j], table, scale, fallback);
+      lanes.to_vectors();
     }
+    lanes.from_vectors();
   }
-  std::memcpy(state_, rng.s, sizeof state_);
+  for (; i < count; ++i, lane = (lane + 1) & 3) out[i] = one(i, lanes.g[lane]);
+  lanes.save(state);
+}
+
+}  // namespace
+
+void DrawStream::poisson(const double* x, double scale, double* out, int64_t count) {
+  poisson_lanes(state_, lane_, x, scale, out, count);
 }
 
 void fill_poisson(uint64_t seed, const double* rates, double* out, int64_t count) {
@@ -408,6 +548,24 @@ torch::Tensor filter2d(const torch::Tensor& x, const torch::Tensor& kernel, Bord
         out.add_(term, ka[i][j]);
     }
   return out.defined() ? out : torch::zeros_like(x);
+}
+
+QB_WITH_AVX2_CLONE void unit_to_levels(const float* in, uint8_t* out, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) out[k] = static_cast<uint8_t>(static_cast<int32_t>(rint_nonneg(static_cast<double>(in[k]) * 255.0)));
+}
+
+QB_WITH_AVX2_CLONE void levels_to_unit(const uint8_t* in, float* out, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) out[k] = static_cast<float>(in[k]) / 255.0f;
+}
+
+QB_WITH_AVX2_CLONE void interleave_rgb(const uint8_t* __restrict planar, uint8_t* __restrict interleaved, int64_t plane) {
+  for (int64_t p = 0; p < plane; ++p)
+    interleaved[3 * p] = planar[p], interleaved[3 * p + 1] = planar[plane + p], interleaved[3 * p + 2] = planar[2 * plane + p];
+}
+
+QB_WITH_AVX2_CLONE void planar_rgb(const uint8_t* __restrict interleaved, uint8_t* __restrict planar, int64_t plane) {
+  for (int64_t p = 0; p < plane; ++p)
+    planar[p] = interleaved[3 * p], planar[plane + p] = interleaved[3 * p + 1], planar[2 * plane + p] = interleaved[3 * p + 2];
 }
 
 QB_WITH_AVX2_CLONE void finish_levels(const double* values, float* out, int64_t n, bool quantize) {

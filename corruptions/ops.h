@@ -75,6 +75,8 @@ void fill_poisson(uint64_t seed, const double* rates, double* out, int64_t count
 
 // The same streams drawn in pieces: successive calls continue one stream, so fill(a values) then fill(b values)
 // gives what fill_draws gives for a + b. For per-pixel loops that draw a chunk, use it and draw the next.
+// A stream is four xoshiro256++ lanes (16 splitmix64 words from the seed): value k comes from lane k mod 4, so
+// four values are drawn at once as vectors; one value at a time gives the same numbers.
 class DrawStream {
  public:
   explicit DrawStream(uint64_t seed);
@@ -87,7 +89,8 @@ class DrawStream {
   void poisson(const double* x, double scale, double* out, int64_t count);
 
  private:
-  uint64_t state_[4];
+  uint64_t state_[4][4];  // lane l's xoshiro256 words at state_[l]
+  int lane_ = 0;          // the lane of the stream's next value
 };
 
 // [N, shape...] float64 on `device`: fill(stream, out) writes image i's values from DrawStream(rng_seeds[i])
@@ -149,6 +152,15 @@ inline void for_plane_runs(int64_t first, int64_t last, int64_t plane, F&& fn) {
     if (++p == plane) p = 0, ++i;
   }
 }
+
+// The 8-bit round trips of the levels paths, vectorised (AVX2 where the CPU has it): levels[k] = round(x[k]·255)
+// for float32 values in [0, 1] (rounded in float64, ties to even: exact, since x·255 has at most 32
+// significant bits), and back: x[k] = float(levels[k]) / 255f (= float(levels[k] / 255.0), tested).
+void unit_to_levels(const float* in, uint8_t* out, int64_t n);
+void levels_to_unit(const uint8_t* in, float* out, int64_t n);
+// Planar [3, plane] 8-bit RGB to interleaved [plane, 3] and back (vectorised; the buffers must not overlap).
+void interleave_rgb(const uint8_t* planar, uint8_t* interleaved, int64_t plane);
+void planar_rgb(const uint8_t* interleaved, uint8_t* planar, int64_t plane);
 
 // Exact stand-ins for the per-pixel rounding steps of hot loops (the same bits, no libm call, no division):
 // rint_nonneg(t) = std::rint(t) for 0 <= t < 2^51 (ties to even under the default rounding mode);

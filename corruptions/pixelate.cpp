@@ -41,7 +41,7 @@ std::vector<int64_t> copy_index(const PilTaps& taps) {
 // Horizontal: each of `rows` rows of `in_w` samples -> out_w samples; every output sums `stride` taps (the
 // coefficients past its count are 0) from a copy of the row padded with zeros, a fixed trip count.
 template <int64_t kStride>
-void box_rows_fixed(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int64_t out_w, const PilTaps& taps,
+QB_WITH_AVX2_CLONE void box_rows_fixed(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int64_t out_w, const PilTaps& taps,
                     const std::vector<int32_t>& k32, int64_t stride) {
   const int64_t n = kStride > 0 ? kStride : stride;
   std::vector<int32_t> row(static_cast<size_t>(in_w + n), 0);
@@ -75,7 +75,7 @@ void box_rows(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int6
 }
 
 // Vertical: in_h rows of `w` samples -> out_h rows, a whole row at a time (contiguous, vectorizable).
-void box_columns(const uint8_t* src, int64_t w, uint8_t* dst, int64_t out_h, const PilTaps& taps, const std::vector<int32_t>& k32,
+QB_WITH_AVX2_CLONE void box_columns(const uint8_t* src, int64_t w, uint8_t* dst, int64_t out_h, const PilTaps& taps, const std::vector<int32_t>& k32,
                  const std::vector<int64_t>& copy, std::vector<int32_t>& acc) {
   if (!copy.empty()) {
     for (int64_t o = 0; o < out_h; ++o) std::copy(src + copy[static_cast<size_t>(o)] * w, src + (copy[static_cast<size_t>(o)] + 1) * w, dst + o * w);

@@ -448,6 +448,47 @@ TEST_CASE("the fast noise streams draw uniform and standard normal values", "[co
   CHECK(a != c);
 }
 
+TEST_CASE("a stream drawn in pieces of any size, or a value at a time, gives the same numbers", "[corruptions]") {
+  // Pieces of 1 .. 13 values start at every lane, so the four-lane vector steps, the one-value steps and the
+  // rejected ziggurat draws and PTRS samples (which draw on from their own lane) all meet; draw kinds and Poisson
+  // values (8-bit levels: alias tables; others: the samplers) are mixed within one stream.
+  const float* levels = corruption::level_table<float>();
+  std::vector<double> x(3000);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = i % 7 == 3   ? 0.45 + 1e-3 * static_cast<double>(i % 11)  // rate >= 10: PTRS
+                                  : i % 7 == 5 ? 0.2 + 1e-3 * static_cast<double>(i % 5)  // rate < 10: products of uniforms
+                                               : static_cast<double>(levels[(i * 37) % 256]);
+  for (uint64_t seed : {1, 2, 3}) {
+    corruption::DrawStream pieces(seed), single(seed);
+    std::vector<double> a, b;
+    int64_t done = 0;
+    for (int piece = 0; done < 3000; ++piece) {
+      const int64_t n = std::min<int64_t>(1 + (piece * 5) % 13, 3000 - done);
+      const int kind = piece % 3;
+      std::vector<double> chunk(static_cast<size_t>(n)), one(static_cast<size_t>(n));
+      if (kind == 2)
+        pieces.poisson(x.data() + done, 25, chunk.data(), n);
+      else
+        pieces.fill(kind == 0 ? corruption::Draw::StandardNormal : corruption::Draw::Uniform01, 0.5, chunk.data(), n);
+      for (int64_t k = 0; k < n; ++k) {
+        if (kind == 2)
+          single.poisson(x.data() + done + k, 25, one.data() + k, 1);
+        else
+          single.fill(kind == 0 ? corruption::Draw::StandardNormal : corruption::Draw::Uniform01, 0.5, one.data() + k, 1);
+      }
+      a.insert(a.end(), chunk.begin(), chunk.end());
+      b.insert(b.end(), one.begin(), one.end());
+      done += n;
+    }
+    CHECK(a == b);
+    // and long pieces (the vector loop) equal the one-value steps for one kind alone
+    std::vector<double> whole(2001), steps(2001);
+    corruption::fill_draws(seed, corruption::Draw::StandardNormal, 1.0, whole.data(), 2001);
+    corruption::DrawStream stepper(seed);
+    for (int64_t k = 0; k < 2001; ++k) stepper.fill(corruption::Draw::StandardNormal, 1.0, steps.data() + k, 1);
+    CHECK(whole == steps);
+  }
+}
+
 TEST_CASE("the fast Poisson draws have the Poisson mean and variance", "[corruptions]") {
   // Both samplers (below and above rate 10) and the switch between them; bounds are 5 standard errors.
   const int64_t n = 400000;
