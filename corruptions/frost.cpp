@@ -11,6 +11,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <mutex>
+#include <utility>
+#include <vector>
+
 namespace questbench::corruption {
 namespace {
 
@@ -48,6 +52,20 @@ const std::vector<torch::Tensor>& textures_for(const Call& call, int64_t h, int6
   return frost_textures(call.options.frost_dir, frost_texture_scale(call.table, h, w), h, w);
 }
 
+// The 8-bit copy of a texture (its values are 8-bit levels: the photos' pixels or the generator's rounded ones),
+// made once per texture: the pixels path reads a byte per value instead of a double, the same numbers.
+const uint8_t* texture_bytes(const torch::Tensor& texture) {
+  static std::mutex mutex;
+  static std::vector<std::pair<const void*, torch::Tensor>> copies;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (const auto& [key, bytes] : copies)
+    if (key == texture.data_ptr()) return bytes.data_ptr<uint8_t>();
+  auto bytes = texture.to(torch::kByte).contiguous();
+  QB_CHECK(torch::equal(bytes.to(torch::kDouble), texture), "frost: a texture holds values that are not 8-bit levels");
+  copies.emplace_back(texture.data_ptr(), bytes);
+  return copies.back().second.data_ptr<uint8_t>();
+}
+
 }  // namespace
 
 torch::Tensor frost(const torch::Tensor& x, const Call& call) {
@@ -68,13 +86,13 @@ void frost_pixels(const float* in, float* out, int64_t height, int64_t width, in
   const auto [wi, wf] = frost_weights(call);
   const auto crop = frost_crop(call.rng_seeds[static_cast<size_t>(image)], textures_for(call, h, w), h, w);
   const int64_t th = crop.texture->size(1), tw = crop.texture->size(2);
-  const double* tex = crop.texture->data_ptr<double>();
+  const uint8_t* tex = texture_bytes(*crop.texture);
   for (int64_t c = 0; c < 3; ++c)
     for (int64_t r = 0; r < h; ++r) {
-      const double* trow = tex + (c * th + crop.top + r) * tw + crop.left;
+      const uint8_t* trow = tex + (c * th + crop.top + r) * tw + crop.left;
       const float* s = in + c * plane + r * w;
       finish_in_chunks(out + c * plane + r * w, w, call.options.quantize, [&](int64_t first, int64_t n, double* v) {
-        for (int64_t q = first; q < first + n; ++q) v[q - first] = wi * static_cast<double>(s[q]) + wf * trow[q] / 255.0;
+        for (int64_t q = first; q < first + n; ++q) v[q - first] = wi * static_cast<double>(s[q]) + wf * static_cast<double>(trow[q]) / 255.0;
       });
     }
 }
