@@ -103,7 +103,7 @@ torch::Tensor bilinear_tensors(const torch::Tensor& x, const torch::Tensor& u, c
   return a + fy * (b - a);
 }
 
-// CPU: per image, the affine warp (Reflect101) of every channel, rounded to float32, then the elastic sample
+// CPU: per image, the image rounded to float32, its affine warp (Reflect101) of every channel, rounded to float32, then the elastic sample
 // (Symmetric) at (row + dy, col + dx); the same operations as the tensor path.
 torch::Tensor elastic_cpu(const torch::Tensor& x, const std::vector<double>& inverse, const torch::Tensor& disp) {
   const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3), hw = h * w;
@@ -112,10 +112,12 @@ torch::Tensor elastic_cpu(const torch::Tensor& x, const std::vector<double>& inv
   const double* d = disp.data_ptr<double>();
   double* dst = out.data_ptr<double>();
   parallel_images(n, [&](int64_t first, int64_t last) {
-    std::vector<double> warped(static_cast<size_t>(ch * hw));
+    std::vector<double> warped(static_cast<size_t>(ch * hw)), rounded(static_cast<size_t>(ch * hw));
     for (int64_t i = first; i < last; ++i) {
       const double* inv = &inverse[static_cast<size_t>(i) * 6];
-      const double* xi = src + i * ch * hw;
+      // the image as float32 values (the reference's astype(np.float32))
+      for (int64_t p = 0; p < ch * hw; ++p) rounded[static_cast<size_t>(p)] = static_cast<double>(static_cast<float>(src[i * ch * hw + p]));
+      const double* xi = rounded.data();
       for (int64_t r = 0; r < h; ++r)
         for (int64_t c = 0; c < w; ++c) {
           const double cd = static_cast<double>(c), rd = static_cast<double>(r);
@@ -161,11 +163,35 @@ torch::Tensor elastic_transform(const torch::Tensor& x, const Call& call) {
   P c = pick(call, imagenet, tiny, cifar);
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
   const auto dev = x.device();
-  // Per image: 6 affine jitters, then the dx field, then the dy field.
-  auto draws = per_image_draws(call.rng_seeds, {6 + 2 * h * w}, Draw::Uniform01, 1.0, dev);
-  auto jitter = ((draws.narrow(1, 0, 6) * 2 - 1) * c.affine).to(torch::kFloat).to(torch::kDouble).to(torch::kCPU).contiguous();
-  auto fields = (draws.narrow(1, 6, 2 * h * w) * 2 - 1).view({n, 2, h, w});
-  auto disp = (gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, cpu_kernels(x, call)) * c.alpha).to(torch::kFloat).to(torch::kDouble);
+  // Per image: 6 affine jitters, then the dx field, then the dy field, all u·2 - 1 for uniforms u.
+  const bool cpu = cpu_kernels(x, call);
+  torch::Tensor jitter, disp;
+  if (cpu) {  // the same operations per image, without batch-wide passes
+    jitter = torch::empty({n, 6}, f64());
+    auto fields = torch::empty({n, 2, h, w}, f64());
+    double* jp = jitter.data_ptr<double>();
+    double* fp = fields.data_ptr<double>();
+    parallel_images(n, [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) {
+        DrawStream stream(call.rng_seeds[static_cast<size_t>(i)]);
+        stream.fill(Draw::Uniform01, 1.0, jp + i * 6, 6);
+        for (int k = 0; k < 6; ++k) jp[i * 6 + k] = static_cast<double>(static_cast<float>((jp[i * 6 + k] * 2 - 1) * c.affine));
+        double* f = fp + i * 2 * h * w;
+        stream.fill(Draw::Uniform01, 1.0, f, 2 * h * w);
+        for (int64_t p = 0; p < 2 * h * w; ++p) f[p] = f[p] * 2 - 1;
+      }
+    });
+    disp = gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, true).contiguous();
+    double* dp = disp.data_ptr<double>();
+    parallel_images(n, [&](int64_t first, int64_t last) {
+      for (int64_t p = first * 2 * h * w; p < last * 2 * h * w; ++p) dp[p] = static_cast<double>(static_cast<float>(dp[p] * c.alpha));
+    });
+  } else {
+    auto draws = per_image_draws(call.rng_seeds, {6 + 2 * h * w}, Draw::Uniform01, 1.0, dev);
+    jitter = ((draws.narrow(1, 0, 6) * 2 - 1) * c.affine).to(torch::kFloat).to(torch::kDouble).to(torch::kCPU).contiguous();
+    auto fields = (draws.narrow(1, 6, 2 * h * w) * 2 - 1).view({n, 2, h, w});
+    disp = (gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, false) * c.alpha).to(torch::kFloat).to(torch::kDouble);
+  }
 
   // Affine part: source coordinates of every output pixel under the inverse map, per image.
   const double c0 = static_cast<double>(h / 2), c1 = static_cast<double>(w / 2), s = static_cast<double>(std::min(h, w) / 3);
@@ -182,8 +208,8 @@ torch::Tensor elastic_transform(const torch::Tensor& x, const Call& call) {
     inv[0] = m[1][1] / det, inv[1] = -m[0][1] / det, inv[3] = -m[1][0] / det, inv[4] = m[0][0] / det;
     inv[2] = -(inv[0] * m[0][2] + inv[1] * m[1][2]), inv[5] = -(inv[3] * m[0][2] + inv[4] * m[1][2]);
   }
+  if (cpu) return elastic_cpu(x.contiguous(), inverse, disp);
   auto x32 = x.to(torch::kFloat).to(torch::kDouble);
-  if (cpu_kernels(x, call)) return elastic_cpu(x32.contiguous(), inverse, disp.contiguous());
   auto inv = torch::tensor(inverse, f64()).view({n, 2, 3}).to(dev);
   auto ys = torch::arange(h, f64().device(dev)).view({1, h, 1}).expand({n, h, w});
   auto xs = torch::arange(w, f64().device(dev)).view({1, 1, w}).expand({n, h, w});
