@@ -235,9 +235,9 @@ void correlate3(const double* in, int64_t h, int64_t w, const double (&k)[3][3],
   }
 }
 
-// Water branch for images [first, last): liquid (the smoothed, thresholded layer) -> x32 + m·colour.
+// Water branch for images [first, last): liquid (the smoothed layer; values below `threshold` count as 0) -> x32 + m·colour.
 void spatter_water_cpu(const double* liquid_all, const double* x_all, double* out_all, int64_t first, int64_t last, int64_t h, int64_t w,
-                       double intensity) {
+                       double threshold, double intensity) {
   static thread_local std::vector<double> level_buf, mag_buf, dist_buf, tmp_buf;
   static thread_local std::vector<uint8_t> dir_buf, edge_buf;
   static thread_local std::vector<int64_t> stack;
@@ -254,7 +254,7 @@ void spatter_water_cpu(const double* liquid_all, const double* x_all, double* ou
   for (int64_t i = first; i < last; ++i) {
     const double* liquid = liquid_all + i * hw;
     for (int64_t p = 0; p < hw; ++p) {
-      const double l = floor_exact(liquid[p] * 255.0);
+      const double l = floor_exact((liquid[p] < threshold ? 0.0 : liquid[p]) * 255.0);
       level[p] = l < 0.0 ? 0.0 : (l > 255.0 ? 255.0 : l);
     }
     canny_cpu(level, h, w, 50, 150, mag, dir, edges, stack);
@@ -330,16 +330,18 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
       },
       x.device());
   liquid = gaussian_filter(liquid, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
-  liquid = torch::where(liquid < c.threshold, torch::zeros_like(liquid), liquid);
-  if (!c.mud && cpu_kernels(x, call)) {
+  if (!c.mud && cpu_kernels(x, call)) {  // the threshold inside the per-image loop
     auto in = x.contiguous();
     liquid = liquid.contiguous();
     auto out = torch::empty_like(in);
     parallel_images(in.size(0), [&](int64_t first, int64_t last) {
-      spatter_water_cpu(liquid.data_ptr<double>(), in.data_ptr<double>(), out.data_ptr<double>(), first, last, h, w, c.intensity_or_sigma2);
+      spatter_water_cpu(liquid.data_ptr<double>(), in.data_ptr<double>(), out.data_ptr<double>(), first, last, h, w, c.threshold,
+                        c.intensity_or_sigma2);
     });
     return out;
   }
+  // Values below the threshold become 0 (for the mud mask, liquid > threshold is the same either way).
+  if (!c.mud) liquid = torch::where(liquid < c.threshold, torch::zeros_like(liquid), liquid);
   if (!c.mud) {
     auto x32 = x.to(torch::kFloat).to(torch::kDouble);
     auto layer8 = torch::floor(liquid * 255.0).clamp(0, 255);
