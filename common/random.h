@@ -19,6 +19,25 @@ inline uint64_t splitmix64_next(uint64_t& state) {
 // splitmix64 as a hash of one value (the step from state z).
 inline uint64_t splitmix64(uint64_t z) { return splitmix64_next(z); }
 
+// The xoshiro256 state transition and its ++ output on words W: uint64_t, or a GCC vector of uint64_t that steps
+// several independent generators at once (the corruptions' four-lane streams).
+template <typename W>
+__attribute__((always_inline)) inline void xoshiro256_advance(W& s0, W& s1, W& s2, W& s3) {
+  const W t = s1 << 17;
+  s2 ^= s0;
+  s3 ^= s1;
+  s1 ^= s2;
+  s0 ^= s3;
+  s2 ^= t;
+  s3 = (s3 << 45) | (s3 >> 19);
+}
+template <typename W>
+__attribute__((always_inline)) inline void xoshiro256_plus_plus(W& s0, W& s1, W& s2, W& s3, W& out) {
+  const W sum = s0 + s3;
+  out = ((sum << 23) | (sum >> 41)) + s0;
+  xoshiro256_advance(s0, s1, s2, s3);
+}
+
 // xoshiro256 state, seeded with four splitmix64 steps from the seed.
 struct Xoshiro256 {
   uint64_t s[4];
@@ -26,27 +45,16 @@ struct Xoshiro256 {
   explicit Xoshiro256(uint64_t seed) {
     for (auto& word : s) word = splitmix64_next(seed);
   }
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   uint64_t next_plus_plus() {
-    const uint64_t result = rotl(s[0] + s[3], 23) + s[0];
-    advance();
+    uint64_t result;
+    xoshiro256_plus_plus(s[0], s[1], s[2], s[3], result);
     return result;
   }
   uint64_t next_star_star() {
-    const uint64_t result = rotl(s[1] * 5, 7) * 9;
-    advance();
+    const uint64_t scaled = s[1] * 5;
+    const uint64_t result = ((scaled << 7) | (scaled >> 57)) * 9;
+    xoshiro256_advance(s[0], s[1], s[2], s[3]);
     return result;
-  }
-
- private:
-  void advance() {
-    const uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
   }
 };
 

@@ -196,18 +196,8 @@ struct Lanes {
     for (int w = 0; w < 4; ++w)
       for (int l = 0; l < 4; ++l) g[l].s[w] = s[w][l];
   }
-  // The next output of all four lanes (xoshiro256++ as in common/random.h, lane by lane).
-  __attribute__((always_inline)) void step(Vec4u& out) {
-    const Vec4u sum = s[0] + s[3];
-    out = ((sum << 23) | (sum >> 41)) + s[0];
-    const Vec4u t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = (s[3] << 45) | (s[3] >> 19);
-  }
+  // The next output of all four lanes (common/random.h's xoshiro256++ on vectors: lane by lane the same).
+  __attribute__((always_inline)) void step(Vec4u& out) { xoshiro256_plus_plus(s[0], s[1], s[2], s[3], out); }
 };
 
 // Exact float64 of integers below 2^52, four at a time (the exponent trick: no 64-bit conversion in AVX2).
