@@ -208,11 +208,11 @@ void levels_path(const CorruptionInfo& info, const In* src, Out* dst, int64_t co
     info.levels(levels.data(), h, w, call);
     const uint8_t* l = levels.data();
     Out* d = dst + i * channels * plane;
-    if (channels == 3 && std::is_same_v<Out, float>) {
-      // rgb_out[k] = float(k / 255.0) = float(k) / 255f for every k (finish_levels' identity, tested): vectorisable.
-      corruption::levels_to_unit(l, reinterpret_cast<float*>(d), 3 * plane);
-    } else if (channels == 3) {
-      for (int64_t p = 0; p < 3 * plane; ++p) d[p] = rgb_out[l[p]];
+    if (channels == 3) {
+      if constexpr (std::is_same_v<Out, float>)
+        corruption::levels_to_unit(l, d, 3 * plane);  // rgb_out[k] = float(k / 255.0) = float(k) / 255f (tested)
+      else
+        for (int64_t p = 0; p < 3 * plane; ++p) d[p] = rgb_out[l[p]];
     } else {
       for (int64_t p = 0; p < plane; ++p) {
         double m = ((quantized[l[p]] + quantized[l[plane + p]]) + quantized[l[2 * plane + p]]) / 3.0;

@@ -103,13 +103,14 @@ torch::Tensor bilinear_tensors(const torch::Tensor& x, const torch::Tensor& u, c
   return a + fy * (b - a);
 }
 
-// CPU: per image, the image rounded to float32, its affine warp (Reflect101) of every channel, rounded to float32, then the elastic sample
-// (Symmetric) at (row + dy, col + dx); the same operations as the tensor path.
-torch::Tensor elastic_cpu(const torch::Tensor& x, const std::vector<double>& inverse, const torch::Tensor& disp) {
+// CPU: per image, the image rounded to float32, its affine warp (Reflect101) of every channel, rounded to
+// float32, then the elastic sample (Symmetric) at (row + dy, col + dx) with (dx, dy) = float32(fields · alpha);
+// the same operations as the tensor path.
+torch::Tensor elastic_cpu(const torch::Tensor& x, const std::vector<double>& inverse, const torch::Tensor& fields, double alpha) {
   const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3), hw = h * w;
   auto out = torch::empty_like(x);
   const double* src = x.data_ptr<double>();
-  const double* d = disp.data_ptr<double>();
+  const double* d = fields.data_ptr<double>();
   double* dst = out.data_ptr<double>();
   parallel_images(n, [&](int64_t first, int64_t last) {
     std::vector<double> warped(static_cast<size_t>(ch * hw)), rounded(static_cast<size_t>(ch * hw));
@@ -131,7 +132,10 @@ torch::Tensor elastic_cpu(const torch::Tensor& x, const std::vector<double>& inv
       double* o = dst + i * ch * hw;
       for (int64_t r = 0; r < h; ++r)
         for (int64_t c = 0; c < w; ++c) {
-          const auto p = bilinear_point(static_cast<double>(r) + dy[r * w + c], static_cast<double>(c) + dx[r * w + c], h, w, Border::Symmetric);
+          // the displacement: the smoothed field times alpha, rounded to float32 (astype(np.float32))
+          const double ddy = static_cast<double>(static_cast<float>(dy[r * w + c] * alpha));
+          const double ddx = static_cast<double>(static_cast<float>(dx[r * w + c] * alpha));
+          const auto p = bilinear_point(static_cast<double>(r) + ddy, static_cast<double>(c) + ddx, h, w, Border::Symmetric);
           for (int64_t k = 0; k < ch; ++k) o[k * hw + r * w + c] = bilinear_value(warped.data() + k * hw, p);
         }
     }
@@ -165,7 +169,7 @@ torch::Tensor elastic_transform(const torch::Tensor& x, const Call& call) {
   const auto dev = x.device();
   // Per image: 6 affine jitters, then the dx field, then the dy field, all u·2 - 1 for uniforms u.
   const bool cpu = cpu_kernels(x, call);
-  torch::Tensor jitter, disp;
+  torch::Tensor jitter, disp;  // CPU: disp holds the smoothed fields, scaled by alpha as elastic_cpu reads them
   if (cpu) {  // the same operations per image, without batch-wide passes
     jitter = torch::empty({n, 6}, f64());
     auto fields = torch::empty({n, 2, h, w}, f64());
@@ -182,10 +186,6 @@ torch::Tensor elastic_transform(const torch::Tensor& x, const Call& call) {
       }
     });
     disp = gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, true).contiguous();
-    double* dp = disp.data_ptr<double>();
-    parallel_images(n, [&](int64_t first, int64_t last) {
-      for (int64_t p = first * 2 * h * w; p < last * 2 * h * w; ++p) dp[p] = static_cast<double>(static_cast<float>(dp[p] * c.alpha));
-    });
   } else {
     auto draws = per_image_draws(call.rng_seeds, {6 + 2 * h * w}, Draw::Uniform01, 1.0, dev);
     jitter = ((draws.narrow(1, 0, 6) * 2 - 1) * c.affine).to(torch::kFloat).to(torch::kDouble).to(torch::kCPU).contiguous();
@@ -208,7 +208,7 @@ torch::Tensor elastic_transform(const torch::Tensor& x, const Call& call) {
     inv[0] = m[1][1] / det, inv[1] = -m[0][1] / det, inv[3] = -m[1][0] / det, inv[4] = m[0][0] / det;
     inv[2] = -(inv[0] * m[0][2] + inv[1] * m[1][2]), inv[5] = -(inv[3] * m[0][2] + inv[4] * m[1][2]);
   }
-  if (cpu) return elastic_cpu(x.contiguous(), inverse, disp);
+  if (cpu) return elastic_cpu(x.contiguous(), inverse, disp, c.alpha);
   auto x32 = x.to(torch::kFloat).to(torch::kDouble);
   auto inv = torch::tensor(inverse, f64()).view({n, 2, 3}).to(dev);
   auto ys = torch::arange(h, f64().device(dev)).view({1, h, 1}).expand({n, h, w});

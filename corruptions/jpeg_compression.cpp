@@ -139,16 +139,11 @@ void jpeg_levels(uint8_t* levels, int64_t h, int64_t w, int quality) {
 // levels / 255 (what corrupt()'s 8-bit path makes of them: float(k / 255.0), whether quantizing or not).
 void jpeg_float(const float* in, float* out, int64_t h, int64_t w, int quality) {
   const int64_t plane = h * w;
-  unsigned char* b = thread_rgb(plane).data();
-  // Levels plane by plane, then interleaved (vectorised loops).
   thread_local std::vector<uint8_t> planar;
   planar.resize(static_cast<size_t>(3 * plane));
-  uint8_t* l = planar.data();
-  corruption::unit_to_levels(in, l, 3 * plane);
-  corruption::interleave_rgb(l, b, plane);
-  code_one(thread_codec(), b, h, w, quality, 0);
-  corruption::planar_rgb(b, l, plane);
-  corruption::levels_to_unit(l, out, 3 * plane);
+  corruption::unit_to_levels(in, planar.data(), 3 * plane);
+  jpeg_levels(planar.data(), h, w, quality);
+  corruption::levels_to_unit(planar.data(), out, 3 * plane);
 }
 
 }  // namespace

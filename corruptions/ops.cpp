@@ -64,12 +64,16 @@ torch::Tensor per_image_fill(const std::vector<uint64_t>& rng_seeds, at::IntArra
 
 namespace {
 
+// The uniforms of one 64-bit word, from its top 53 bits.
+inline double uniform_of(uint64_t word) { return static_cast<double>(word >> 11) * 0x1.0p-53; }             // [0, 1)
+inline double uniform_open_of(uint64_t word) { return static_cast<double>((word >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
+
 // xoshiro256++ (common/random.h) with the draws the samplers take from it.
 struct Xoshiro256pp : Xoshiro256 {
   using Xoshiro256::Xoshiro256;
   uint64_t next() { return next_plus_plus(); }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }             // [0, 1)
-  double uniform_open() { return static_cast<double>((next() >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
+  double uniform() { return uniform_of(next()); }
+  double uniform_open() { return uniform_open_of(next()); }
 };
 
 // Ziggurat tables for the standard normal, 128 layers (Marsaglia & Tsang 2000): r = 3.442619855899 is the
@@ -206,7 +210,7 @@ __attribute__((always_inline)) inline void small_to_double(Vec4u v, Vec4& out) {
   out = (Vec4)(v | magic) - 4503599627370496.0;  // 2^52
 }
 
-// uniform() of four words: (u >> 11) · 2^-53, the 53-bit integer converted in two exact halves.
+// uniform_of() of four words: (u >> 11) · 2^-53, the 53-bit integer converted in two exact halves.
 __attribute__((always_inline)) inline void uniform4(Vec4u u, Vec4& out) {
   const Vec4u bits = u >> 11;
   Vec4 high, low;
@@ -347,7 +351,7 @@ inline double poisson_value(double v, int k, uint64_t u, Xoshiro256pp& rng, cons
                             PoissonSetup& fallback) {
   if (k >= 0) {
     const auto& prob = table.prob[k];
-    const double position = static_cast<double>(u >> 11) * 0x1.0p-53 * static_cast<double>(prob.size());
+    const double position = uniform_of(u) * static_cast<double>(prob.size());
     const int64_t column = static_cast<int64_t>(position);
     const int64_t other = table.alias[k][static_cast<size_t>(column)];
     const int64_t keep = position - static_cast<double>(column) < prob[static_cast<size_t>(column)];  // a coin: no branch
@@ -360,8 +364,8 @@ inline double poisson_value(double v, int k, uint64_t u, Xoshiro256pp& rng, cons
     bool used;
     Xoshiro256pp& rng;
     uint64_t next() { return used ? rng.next() : (used = true, u); }
-    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-    double uniform_open() { return static_cast<double>((next() >> 11) + 1) * 0x1.0p-53; }
+    double uniform() { return uniform_of(next()); }
+    double uniform_open() { return uniform_open_of(next()); }
   } first{u, false, rng};
   return corruption::poisson(first, fallback);
 }
@@ -384,13 +388,10 @@ void poisson_lanes(uint64_t (*state)[4], int& lane, const double* x, double scal
       lanes.step(u);
       int k[4];
       for (int j = 0; j < 4; ++j) k[j] = tabulated_level(x[i + j], table, levels);
-      if ((k[0] | k[1] | k[2] | k[3]) >= 0) {
-        for (int j = 0; j < 4; ++j) out[i + j] = poisson_value(x[i + j], k[j], u[j], lanes.g[j], table, scale, fallback);
-        continue;
-      }
-      lanes.from_vectors();  // a sampler draws on from its lane
+      const bool sampler = (k[0] | k[1] | k[2] | k[3]) < 0;  // a sampler draws on from its lane's scalar state
+      if (sampler) lanes.from_vectors();
       for (int j = 0; j < 4; ++j) out[i + j] = poisson_value(x[i + j], k[j], u[j], lanes.g[j], table, scale, fallback);
-      lanes.to_vectors();
+      if (sampler) lanes.to_vectors();
     }
     lanes.from_vectors();
   }
