@@ -2,6 +2,7 @@
 
 #include "bench/evaluate.h"
 #include "bench/journal.h"
+#include "common/device.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/npy.h"
@@ -247,6 +248,7 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
 
   for (const auto& model : models) {
     const auto device = model.device();
+    HostToDevice to_device(device);
     // Clean pass (also the reference predictions for robust accuracy).
     CleanResult clean;
     if (journal.clean.count(model.name())) {
@@ -255,7 +257,7 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
       torch::NoGradGuard no_grad;
       for (int64_t b = 0; b < o.count; b += o.batch_size) {
         auto batch = dataset.read(b, std::min(o.count, b + o.batch_size));
-        accumulate_clean(clean, model.logits(batch.x.to(device)), batch.y, dataset.num_classes());
+        accumulate_clean(clean, model.logits(to_device(batch.x)), batch.y, dataset.num_classes());
       }
       finalize_clean(clean);
       journal.append(clean_result_to_json_line(model.name(), clean));
@@ -299,7 +301,7 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
         for (int64_t b = 0; b < o.count; b += o.batch_size) {
           const int64_t e = std::min(o.count, b + o.batch_size);
           auto batch = dataset.read(b, e);
-          auto x = batch.x.to(device), y = batch.y.to(device);
+          auto x = to_device(batch.x), y = batch.y.to(device);
           std::vector<uint64_t> seeds;
           for (int64_t i = b; i < e; ++i) seeds.push_back(attack_sample_seed(o.seed, i, attack, eps.value));
           torch::Tensor targets;
@@ -390,7 +392,7 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
       // Probe: a large Linf eps (0.5) must drive accuracy near chance.
       const int64_t probe_n = std::min<int64_t>(o.count, 256);
       auto probe = dataset.read(0, probe_n);
-      auto px = probe.x.to(device), py = probe.y.to(device);
+      auto px = to_device(probe.x), py = probe.y.to(device);
       std::vector<uint64_t> probe_seeds;
       for (int64_t i = 0; i < probe_n; ++i) probe_seeds.push_back(attack_sample_seed(o.seed, i, "probe", 0.5));
       AttackConfig big;
@@ -429,7 +431,7 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
         for (int64_t b = 0; b < n2; b += o.batch_size) {
           const int64_t e = std::min(n2, b + o.batch_size);
           auto batch = dataset.read(b, e);
-          auto x = batch.x.to(device), y = batch.y.to(device);
+          auto x = to_device(batch.x), y = batch.y.to(device);
           std::vector<uint64_t> seeds;
           for (int64_t i = b; i < e; ++i) seeds.push_back(attack_sample_seed(o.seed, i, "pgd", reference->eps));
           auto out = find_attack("pgd").run(model, x, y, torch::Tensor(), twice, seeds);

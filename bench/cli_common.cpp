@@ -71,6 +71,8 @@ void add_model_options(CLI::App* command, ModelOptions& o, bool required) {
   command->add_option("--std", o.std, "per-channel std (TorchScript: default 1)")->delimiter(',');
   command->add_option("--input-size", o.input_size, "TorchScript input size C,H,W");
   command->add_option("--num-classes", o.num_classes, "TorchScript class count (default: probed)");
+  command->add_option("--autocast", o.autocast, "mixed precision of the forward pass: none | bf16 | fp16 (fp16: CUDA only)")
+      ->capture_default_str();
 }
 
 std::vector<ModelSource> model_sources(const ModelOptions& o) {
@@ -125,9 +127,13 @@ void add_dataset_options(CLI::App* command, DatasetOptions& o) {
   command->add_option("--limit", o.limit, "evaluate only the first N samples (0: all)")->check(CLI::NonNegativeNumber);
 }
 
-std::vector<Model> load_models(const std::vector<ModelSource>& sources, torch::Device device) {
+std::vector<Model> load_models(const std::vector<ModelSource>& sources, torch::Device device, Autocast autocast) {
+  check_autocast(autocast, device);  // before any file is read
   std::vector<Model> models;
-  for (const auto& s : sources) models.push_back(Model::load(s, device));
+  for (const auto& s : sources) {
+    models.push_back(Model::load(s, device));
+    models.back().set_autocast(autocast);
+  }
   for (size_t i = 0; i < models.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       QB_USAGE_CHECK(models[i].name() != models[j].name(),
@@ -157,8 +163,8 @@ torch::Device parse_device(const std::string& text) {
     index = std::stoi(text.substr(5));
   }
   QB_CHECK(torch::cuda::is_available(), "--device " << text << ": CUDA is not available in this LibTorch build or machine");
-  QB_CHECK(index < static_cast<int>(torch::cuda::device_count()),
-           "--device " << text << ": only " << torch::cuda::device_count() << " CUDA device(s) present");
+  const int count = static_cast<int>(torch::cuda::device_count());  // an 8-bit integer in LibTorch 2.x
+  QB_CHECK(index < count, "--device " << text << ": only " << count << " CUDA device(s) present");
   // Exact float32 matmuls/convolutions (no TF32), so CUDA results match the CPU reference tolerances.
   at::globalContext().setAllowTF32CuBLAS(false);
   at::globalContext().setAllowTF32CuDNN(false);

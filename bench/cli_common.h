@@ -34,11 +34,14 @@ struct ModelOptions {
   std::vector<double> mean, std;
   std::string input_size;  // "C,H,W"
   int64_t num_classes = 0;
+  std::string autocast = "none";  // none | bf16 | fp16: mixed precision of the forward pass
 };
 void add_model_options(CLI::App* command, ModelOptions& options, bool required);
 std::vector<ModelSource> model_sources(const ModelOptions& options);
-// Loads every source onto `device`; two models with one name are a usage error (give distinct --name values).
-std::vector<Model> load_models(const std::vector<ModelSource>& sources, torch::Device device);
+// Loads every source onto `device` with the given autocast mode; two models with one name are a usage error
+// (give distinct --name values).
+std::vector<Model> load_models(const std::vector<ModelSource>& sources, torch::Device device,
+                               Autocast autocast = Autocast::None);
 
 // --dataset and friends.
 struct DatasetOptions {

@@ -1,9 +1,11 @@
 // questbench bench <what>: performance measurements (numbers recorded in BENCHMARKS.md).
 //   inference   native ViT forward throughput (images/s) on a data set, best of --repeats passes.
+// Both copy their inputs to the device before timing and time with a Stopwatch (synchronized on CUDA).
 //   pgd         PGD-Linf wall time vs the same number of bare forward+backward passes, same batches.
 #include "bench/cli_common.h"
 #include "common/error.h"
 #include "attacks/attack.h"
+#include "common/device.h"
 #include "common/npy.h"
 
 #include <torch/torch.h>
@@ -29,31 +31,32 @@ struct InferenceBenchOptions {
 void run_inference_bench(const InferenceBenchOptions& o) {
   const auto sources = model_sources(o.models);
   QB_USAGE_CHECK(sources.size() == 1, "bench inference takes exactly one --model");
+  const Autocast autocast = parse_autocast(o.models.autocast);
   const torch::Device device = parse_device(o.common.device);
   const int threads = apply_threads(o.common);
   auto dataset = open_dataset(dataset_spec(o.data));
   const int64_t count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
   auto x = dataset->read(0, count).x.contiguous();
-  Model model = Model::load(sources[0], device);
+  Model model = load_models({sources[0]}, device, autocast)[0];
+  // The images are copied to the device once, before timing: the figure is the model's forward throughput.
+  const auto x_device = x.to(device);
   c10::InferenceMode inference_mode;  // no autograd bookkeeping at all (stronger than no_grad)
   auto run_once = [&] {
     std::vector<torch::Tensor> out;
     for (int64_t b = 0; b < count; b += o.common.batch_size)
-      out.push_back(model.logits(x.slice(0, b, std::min(count, b + o.common.batch_size))));
+      out.push_back(model.logits(x_device.slice(0, b, std::min(count, b + o.common.batch_size))));
     return torch::cat(out, 0);
   };
   auto logits = run_once();  // warm-up (and the logits other frameworks are checked against)
+  Stopwatch stopwatch(device);
   double best = 1e300;
-  for (int r = 0; r < o.repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run_once();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  for (int r = 0; r < o.repeats; ++r) best = std::min(best, stopwatch.time([&] { run_once(); }));
   if (!o.save_inputs.empty()) write_npy(o.save_inputs, x);
   if (!o.save_logits.empty()) write_npy(o.save_logits, logits.to(torch::kCPU).contiguous());
-  std::printf("{\"model\": \"%s\", \"images\": %lld, \"batch_size\": %lld, \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f}\n",
-              model.name().c_str(), static_cast<long long>(count), static_cast<long long>(o.common.batch_size), threads,
-              best, count / best);
+  std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"autocast\": \"%s\", \"images\": %lld, \"batch_size\": %lld, "
+              "\"threads\": %d, \"repeats\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f}\n",
+              model.name().c_str(), o.common.device.c_str(), autocast_name(autocast).c_str(), static_cast<long long>(count),
+              static_cast<long long>(o.common.batch_size), threads, o.repeats, best, count / best);
 }
 
 struct PgdBenchOptions {
@@ -65,26 +68,17 @@ struct PgdBenchOptions {
   std::string save_inputs, save_labels;
 };
 
-double best_of(int repeats, const std::function<void()>& body) {
-  double best = 1e300;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    body();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
 void run_pgd_bench(const PgdBenchOptions& o) {
   const auto sources = model_sources(o.models);
   QB_USAGE_CHECK(sources.size() == 1, "bench pgd takes exactly one --model");
+  const Autocast autocast = parse_autocast(o.models.autocast);
   const torch::Device device = parse_device(o.common.device);
   const int threads = apply_threads(o.common);
   auto dataset = open_dataset(dataset_spec(o.data));
   const int64_t count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
   auto batch = dataset->read(0, count);
-  auto x = batch.x.to(device), y = batch.y.to(device);
-  Model model = Model::load(sources[0], device);
+  auto x = batch.x.to(device), y = batch.y.to(device);  // copied before timing: the figure is the attack's
+  Model model = load_models({sources[0]}, device, autocast)[0];
   const int64_t bs = o.common.batch_size;
   std::vector<uint64_t> seeds(count);
   for (int64_t i = 0; i < count; ++i) seeds[i] = static_cast<uint64_t>(i);
@@ -118,8 +112,9 @@ void run_pgd_bench(const PgdBenchOptions& o) {
   double bare_s = 1e300, pgd_s = 1e300, pgd_es_s = 1e300;
   std::vector<double> ratio, ratio_es;
   const auto pgd_plain = pgd(false), pgd_early = pgd(true);
+  Stopwatch stopwatch(device);
   for (int r = 0; r < o.repeats; ++r) {
-    const double b = best_of(1, bare), p = best_of(1, pgd_plain), pe = best_of(1, pgd_early);
+    const double b = stopwatch.time(bare), p = stopwatch.time(pgd_plain), pe = stopwatch.time(pgd_early);
     bare_s = std::min(bare_s, b), pgd_s = std::min(pgd_s, p), pgd_es_s = std::min(pgd_es_s, pe);
     ratio.push_back(p / b), ratio_es.push_back(pe / b);
   }
@@ -130,11 +125,13 @@ void run_pgd_bench(const PgdBenchOptions& o) {
   };
   if (!o.save_inputs.empty()) write_npy(o.save_inputs, batch.x.contiguous());
   if (!o.save_labels.empty()) write_npy(o.save_labels, batch.y.contiguous());
-  std::printf("{\"model\": \"%s\", \"images\": %lld, \"batch_size\": %lld, \"threads\": %d, \"steps\": %d, "
+  std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"autocast\": \"%s\", \"images\": %lld, \"batch_size\": %lld, "
+              "\"threads\": %d, \"steps\": %d, "
               "\"bare_forward_backward_s\": %.4f, \"pgd_s\": %.4f, \"pgd_early_stop_s\": %.4f, "
               "\"pgd_over_bare\": %.4f, \"pgd_early_stop_over_bare\": %.4f, \"pgd_over_bare_median\": %.4f, "
               "\"pgd_early_stop_over_bare_median\": %.4f, \"rounds\": %d}\n",
-              model.name().c_str(), static_cast<long long>(count), static_cast<long long>(bs), threads, o.steps, bare_s,
+              model.name().c_str(), o.common.device.c_str(), autocast_name(autocast).c_str(), static_cast<long long>(count),
+              static_cast<long long>(bs), threads, o.steps, bare_s,
               pgd_s, pgd_es_s, pgd_s / bare_s, pgd_es_s / bare_s, median(ratio), median(ratio_es), o.repeats);
 }
 

@@ -5,8 +5,10 @@
 #include "common/error.h"
 #include "corruptions/bench.h"
 
+#if QUESTBENCH_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -25,8 +27,11 @@ struct BenchCorruptionsOptions {
 };
 
 void run_bench_corruptions(const BenchCorruptionsOptions& o) {
+  const torch::Device device = parse_device(o.common.device);
+  QB_USAGE_CHECK(!o.floors || device.is_cpu(), "bench corruptions --floors: the floors are the CPU kernels' (use --device cpu)");
   const int threads = apply_threads(o.common);
   CorruptionBenchSpec spec;
+  spec.device = device;
   spec.batch = o.common.batch_size;
   spec.repeats = o.repeats;
   spec.options.frost_dir = o.frost_dir;
@@ -37,19 +42,24 @@ void run_bench_corruptions(const BenchCorruptionsOptions& o) {
     while (std::getline(ss, item, ',')) spec.names.push_back(find_corruption(item).name);  // unknown: usage error
   }
   if (!o.image.empty()) {
+#if !QUESTBENCH_WITH_OPENCV
+    throw opencv_unavailable("bench corruptions --image " + o.image + ": decoding image files");
+#else
     cv::Mat bgr = cv::imread(o.image, cv::IMREAD_COLOR);
     QB_CHECK(!bgr.empty(), o.image << ": cannot decode image");
     cv::cvtColor(bgr, bgr, cv::COLOR_BGR2RGB);
     spec.image = torch::from_blob(bgr.data, {bgr.rows, bgr.cols, 3}, torch::kByte).permute({2, 0, 1}).to(torch::kFloat) / 255.0;
+#endif
   }
   for (int64_t side : o.sides) {
     spec.side = side;
-    if (!o.json) std::printf("%-18s %5s %8s %8s %8s %8s %8s %8s   (ms/image, batch %lld, %d threads)\n", "corruption", "side", "sev1",
-                             "sev2", "sev3", "sev4", "sev5", "mean", static_cast<long long>(spec.batch), threads);
+    if (!o.json)
+      std::printf("%-18s %5s %8s %8s %8s %8s %8s %8s   (ms/image, batch %lld, %d threads, %s)\n", "corruption", "side", "sev1", "sev2",
+                  "sev3", "sev4", "sev5", "mean", static_cast<long long>(spec.batch), threads, o.common.device.c_str());
     auto print = [&](const CorruptionTiming& t) {
       if (o.json) {
-        std::printf("{\"corruption\": \"%s\", \"side\": %lld, \"batch\": %lld, \"threads\": %d, \"ms_per_image\": [%.4f, %.4f, %.4f, %.4f, %.4f], \"mean_ms\": %.4f}\n",
-                    t.name.c_str(), static_cast<long long>(t.side), static_cast<long long>(spec.batch), threads, t.ms_per_image[0],
+        std::printf("{\"corruption\": \"%s\", \"device\": \"%s\", \"side\": %lld, \"batch\": %lld, \"threads\": %d, \"ms_per_image\": [%.4f, %.4f, %.4f, %.4f, %.4f], \"mean_ms\": %.4f}\n",
+                    t.name.c_str(), o.common.device.c_str(), static_cast<long long>(t.side), static_cast<long long>(spec.batch), threads, t.ms_per_image[0],
                     t.ms_per_image[1], t.ms_per_image[2], t.ms_per_image[3], t.ms_per_image[4], t.mean_ms);
       } else {
         std::printf("%-18s %5lld %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", t.name.c_str(), static_cast<long long>(t.side), t.ms_per_image[0],

@@ -2,13 +2,16 @@
 //   layout <out>/<corruption>/<severity>/<class>/<file> (a plain list of files goes to .../<severity>/<file>).
 // questbench gallery IMAGE: one PNG grid, rows = corruptions, columns = clean + severities 1..5.
 #include "bench/cli_common.h"
+#include "common/device.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/npy.h"
 #include "corruptions/corrupt.h"
 
+#if QUESTBENCH_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -22,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+#if QUESTBENCH_WITH_OPENCV
 torch::Tensor read_image(const std::string& path) {
   cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
   QB_CHECK(!image.empty(), path << ": cannot decode image (corrupt or unsupported file)");
@@ -46,6 +50,19 @@ void write_image(const std::string& path, const cv::Mat& bgr) {
   QB_CHECK(cv::imencode(ext, bgr, bytes), path << ": cannot encode as " << ext);
   write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }
+
+// An 8-bit HWC image (1 or 3 channels, RGB) to a file.
+void write_image_u8(const std::string& path, const torch::Tensor& hwc) {
+  const int channels = static_cast<int>(hwc.size(2));
+  cv::Mat m(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), channels == 1 ? CV_8UC1 : CV_8UC3, hwc.data_ptr());
+  cv::Mat out = m;
+  if (channels == 3) cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
+  write_image(path, out);
+}
+#else
+torch::Tensor read_image(const std::string& path) { throw opencv_unavailable(path + ": decoding image files"); }
+void write_image_u8(const std::string& path, const torch::Tensor&) { throw opencv_unavailable(path + ": encoding image files"); }
+#endif
 
 uint64_t path_seed(uint64_t seed, const std::string& relative) {
   uint64_t h = 1469598103934665603ULL ^ seed;
@@ -77,6 +94,7 @@ void run_corrupt_dataset(const CorruptOptions& o, const std::vector<std::string>
   QB_USAGE_CHECK(o.layout == "imagenet-c" || o.layout == "cifar10-c", "--layout '" << o.layout << "': valid layouts are imagenet-c, cifar10-c");
   QB_USAGE_CHECK(o.layout != "cifar10-c" || severities == std::vector<int>({1, 2, 3, 4, 5}),
                  "--layout cifar10-c holds all five severities: use --severities 1-5");
+  if (!QUESTBENCH_WITH_OPENCV && o.layout == "imagenet-c") throw opencv_unavailable("corrupt --layout imagenet-c: writing PNG files");
   auto dataset = open_dataset(dataset_spec(o.data));
   const int64_t n = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
   const int64_t batch = std::max<int64_t>(o.common.batch_size, 1);
@@ -91,13 +109,14 @@ void run_corrupt_dataset(const CorruptOptions& o, const std::vector<std::string>
     write_npy((fs::path(o.output) / "labels.npy").string(), torch::cat(labels).to(torch::kLong).contiguous());
   }
   size_t done = 0;
+  HostToDevice to_device(device);
   for (const auto& name : names) {
     std::vector<torch::Tensor> rows;  // cifar10-c: the whole file, severity-major
     for (int severity : severities) {
       for (int64_t b = 0; b < n; b += batch) {
         const int64_t e = std::min(n, b + batch);
         Batch input = dataset->read(b, e);
-        auto y = corrupt(input.x.to(device), name, severity, image_seeds(o.common.seed, b, e - b), options);
+        auto y = corrupt(to_device(input.x), name, severity, image_seeds(o.common.seed, b, e - b), options);
         auto u8 = to_uint8_nhwc(y);
         if (o.layout == "cifar10-c") {
           rows.push_back(u8);
@@ -108,13 +127,7 @@ void run_corrupt_dataset(const CorruptOptions& o, const std::vector<std::string>
           char label_dir[32], file[32];
           std::snprintf(label_dir, sizeof label_dir, "%0*lld", digits, static_cast<long long>(label));
           std::snprintf(file, sizeof file, "%0*lld.png", index_digits, static_cast<long long>(b + i));
-          auto image = u8[i];
-          const int channels = static_cast<int>(image.size(2));
-          cv::Mat m(static_cast<int>(image.size(0)), static_cast<int>(image.size(1)), channels == 1 ? CV_8UC1 : CV_8UC3,
-                    image.data_ptr());
-          cv::Mat out = m;
-          if (channels == 3) cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
-          write_image((fs::path(o.output) / name / std::to_string(severity) / label_dir / file).string(), out);
+          write_image_u8((fs::path(o.output) / name / std::to_string(severity) / label_dir / file).string(), u8[i]);
         }
       }
       char line[160];
@@ -167,7 +180,7 @@ void run_corrupt(const CorruptOptions& o) {
     for (const auto& name : names)
       for (int severity : severities) {
         auto y = corrupt(x, name, severity, {path_seed(o.common.seed, relative)}, options);
-        write_image((fs::path(o.output) / name / std::to_string(severity) / relative).string(), to_mat(y));
+        write_image_u8((fs::path(o.output) / name / std::to_string(severity) / relative).string(), to_uint8_nhwc(y)[0]);
       }
     char line[160];
     std::snprintf(line, sizeof line, "corrupt %zu/%zu images", ++done, files.size());
@@ -184,12 +197,14 @@ struct GalleryOptions {
   int cell = 160;
 };
 
+#if QUESTBENCH_WITH_OPENCV
 void run_gallery(const GalleryOptions& o) {
+  const torch::Device device = parse_device(o.common.device);
   apply_threads(o.common);
   CorruptionOptions options;
   options.table = parse_corruption_table(o.table);
   options.frost_dir = o.frost_dir;
-  auto x = read_image(o.image);
+  auto x = read_image(o.image).to(device);  // corrupted where --device says, shown from the host
   const int label_width = 150, header = 24, cell = o.cell;
   const auto& table = corruption_table();
   cv::Mat grid(header + cell * static_cast<int>(table.size()), label_width + 6 * cell, CV_8UC3, cv::Scalar(255, 255, 255));
@@ -212,6 +227,12 @@ void run_gallery(const GalleryOptions& o) {
   write_image(o.output, grid);
   if (!o.common.quiet) std::printf("gallery: %s (%zu corruptions x 5 severities)\n", o.output.c_str(), table.size());
 }
+#else
+void run_gallery(const GalleryOptions& o) {
+  parse_device(o.common.device);
+  throw opencv_unavailable("gallery " + o.image + ": decoding and drawing images");
+}
+#endif
 
 }  // namespace
 

@@ -80,12 +80,14 @@ void run_corruption(const CorruptionCommandOptions& o) {
   sweep.precorrupted_format = pre;
   sweep.precorrupted_root = pre.empty() ? "" : fs::absolute(o.data.dataset).lexically_normal().string();
   const auto sources = model_sources(o.models);
+  const Autocast autocast = parse_autocast(o.models.autocast);
   QB_USAGE_CHECK(pre.empty() || o.clean_dataset.empty() || o.clean_dataset != o.data.dataset,
                  "--clean-dataset must differ from the pre-corrupted --dataset");
   QB_USAGE_CHECK(!pre.empty() || o.clean_dataset.empty(), "--clean-dataset is for pre-corrupted data sets (cifar10-c, imagenet-c)");
   const torch::Device device = parse_device(o.common.device);
   const int threads = apply_threads(o.common);
   RunContext context = start_context(o.common, threads);
+  context.autocast = autocast_name(autocast);
 
   auto t0 = std::chrono::steady_clock::now();
   DatasetOptions clean_options = o.data;
@@ -97,7 +99,7 @@ void run_corruption(const CorruptionCommandOptions& o) {
     clean_options.format = o.clean_format;
     clean = open_dataset(dataset_spec(clean_options));
   }
-  std::vector<Model> models = load_models(sources, device);
+  std::vector<Model> models = load_models(sources, device, autocast);
   // Default baseline: the first model (CE relative to it); ImageNet users pass --baseline alexnet-imagenet.
   sweep.baseline = o.baseline.empty() ? models[0].name() : o.baseline;
   CellDatasetOpener opener;

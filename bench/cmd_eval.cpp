@@ -20,14 +20,16 @@ struct EvalOptions {
 void run_eval(const EvalOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   const auto sources = model_sources(o.models);
+  const Autocast autocast = parse_autocast(o.models.autocast);
   auto spec = dataset_spec(o.data);
   const torch::Device device = parse_device(o.common.device);
   const int threads = apply_threads(o.common);
   RunContext context = start_context(o.common, threads);
+  context.autocast = autocast_name(autocast);
 
   auto t0 = std::chrono::steady_clock::now();
   auto dataset = open_dataset(spec);
-  std::vector<Model> models = load_models(sources, device);
+  std::vector<Model> models = load_models(sources, device, autocast);
   const int64_t count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
   context.stage_seconds["load"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -1,5 +1,6 @@
 // questbench predict: logits of any model for a float32 NCHW .npy in [0,1] -> float32 logits .npy.
 #include "bench/cli_common.h"
+#include "common/device.h"
 #include "common/error.h"
 #include "common/npy.h"
 
@@ -20,6 +21,7 @@ struct PredictOptions {
 void run_predict(const PredictOptions& o) {
   QB_USAGE_CHECK(o.models.paths.size() == 1, "predict takes exactly one --model, got " << o.models.paths.size());
   const auto sources = model_sources(o.models);
+  const Autocast autocast = parse_autocast(o.models.autocast);
   const torch::Device device = parse_device(o.common.device);
   apply_threads(o.common);
   auto input = read_npy(o.input);
@@ -28,12 +30,13 @@ void run_predict(const PredictOptions& o) {
   QB_CHECK(torch::isfinite(input).all().item<bool>(), o.input << ": contains NaN or Inf");
   QB_CHECK(input.numel() == 0 || (input.min().item<float>() >= 0.f && input.max().item<float>() <= 1.f),
            o.input << ": values must lie in [0,1] (min " << input.min().item<float>() << ", max " << input.max().item<float>() << ")");
-  Model model = Model::load(sources[0], device);
+  Model model = load_models({sources[0]}, device, autocast)[0];
   c10::InferenceMode inference_mode;
+  HostToDevice to_device(device);
   std::vector<torch::Tensor> chunks;
   for (int64_t begin = 0; begin < input.size(0); begin += o.common.batch_size) {
     const int64_t end = std::min(input.size(0), begin + o.common.batch_size);
-    chunks.push_back(model.logits(input.slice(0, begin, end)).to(torch::kCPU, torch::kFloat));
+    chunks.push_back(model.logits(to_device(input.slice(0, begin, end))).to(torch::kCPU, torch::kFloat));
   }
   auto logits = chunks.empty() ? torch::zeros({0, model.info().num_classes}) : torch::cat(chunks, 0);
   write_npy(o.output, logits.contiguous());

@@ -1,5 +1,6 @@
 #include "bench/evaluate.h"
 
+#include "common/device.h"
 #include "common/error.h"
 
 #include <torch/torch.h>
@@ -50,12 +51,14 @@ std::vector<CleanResult> evaluate_clean(const std::vector<Model>& models, const 
                                         int64_t batch_size, const std::function<void(const std::string&)>& progress) {
   c10::InferenceMode inference_mode;  // no autograd bookkeeping at all (stronger than no_grad)
   std::vector<CleanResult> results(models.size());
+  HostToDevice to_device(models.empty() ? torch::Device(torch::kCPU) : models[0].device());
   const auto started = std::chrono::steady_clock::now();
   for (int64_t begin = 0; begin < count; begin += batch_size) {
     const int64_t end = std::min(count, begin + batch_size);
     Batch batch = dataset.read(begin, end);
+    const auto x = to_device(batch.x);  // models on other devices copy it themselves
     for (size_t m = 0; m < models.size(); ++m) {
-      accumulate_clean(results[m], models[m].logits(batch.x), batch.y, dataset.num_classes());
+      accumulate_clean(results[m], models[m].logits(x), batch.y, dataset.num_classes());
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     char line[160];

@@ -21,6 +21,13 @@ struct UsageError : Error {
 
 }  // namespace questbench
 
+namespace questbench {
+// The one-line error of a feature that needs OpenCV in a build without it.
+inline Error opencv_unavailable(const std::string& what) {
+  return Error(what + ": needs OpenCV, and this questbench was built without it (-DQUESTBENCH_OPENCV=OFF)");
+}
+}  // namespace questbench
+
 // QB_CHECK(cond, "file " << path << ": bad header") throws questbench::Error when cond is false.
 #define QB_CHECK(cond, msg)                                \
   do {                                                     \

@@ -2,7 +2,9 @@
 
 #include "version_config.h"
 
+#if QUESTBENCH_WITH_OPENCV
 #include <opencv2/core/version.hpp>
+#endif
 #include <torch/version.h>
 
 #include <ctime>
@@ -17,7 +19,13 @@ std::string libtorch_version() {
          std::to_string(TORCH_VERSION_PATCH);
 }
 
-std::string opencv_version() { return CV_VERSION; }
+std::string opencv_version() {
+#if QUESTBENCH_WITH_OPENCV
+  return CV_VERSION;
+#else
+  return "";
+#endif
+}
 
 std::string utc_timestamp_now() {
   std::time_t now = std::time(nullptr);

@@ -2,6 +2,7 @@
 #include "corruptions/bench.h"
 #include "corruptions/ops.h"
 
+#include "common/device.h"
 #include "common/error.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -33,7 +34,8 @@ std::vector<CorruptionTiming> bench_corruptions(const CorruptionBenchSpec& spec,
     one = F::interpolate(noise, F::InterpolateFuncOptions().size(std::vector<int64_t>{spec.side, spec.side}).mode(torch::kBicubic).align_corners(false))
               .clamp(0, 1);
   }
-  auto x = torch::floor(one.expand({spec.batch, 3, spec.side, spec.side}) * 255).div(255).contiguous();
+  auto x = torch::floor(one.expand({spec.batch, 3, spec.side, spec.side}) * 255).div(255).contiguous().to(spec.device);
+  Stopwatch stopwatch(spec.device);
   const auto seeds = image_seeds(1, 0, spec.batch);
   std::vector<CorruptionTiming> out;
   for (const auto& info : corruption_table()) {
@@ -42,11 +44,8 @@ std::vector<CorruptionTiming> bench_corruptions(const CorruptionBenchSpec& spec,
     corrupt(x.narrow(0, 0, 1), info.name, 1, {seeds[0]}, spec.options);  // warm-up (frost textures, allocator)
     for (int severity = 1; severity <= 5; ++severity) {
       double best = 1e300;
-      for (int r = 0; r < spec.repeats; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        auto y = corrupt(x, info.name, severity, seeds, spec.options);
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
+      for (int r = 0; r < spec.repeats; ++r)
+        best = std::min(best, stopwatch.time([&] { corrupt(x, info.name, severity, seeds, spec.options); }));
       t.ms_per_image[severity - 1] = 1000.0 * best / static_cast<double>(spec.batch);
       t.mean_ms += t.ms_per_image[severity - 1] / 5;
     }
@@ -57,6 +56,7 @@ std::vector<CorruptionTiming> bench_corruptions(const CorruptionBenchSpec& spec,
 }
 
 std::vector<CorruptionTiming> bench_floors(const CorruptionBenchSpec& spec) {
+  QB_USAGE_CHECK(spec.device.is_cpu(), "bench corruptions: the floors are the CPU kernels' (use --device cpu)");
   auto x = torch::rand({spec.batch, 3, spec.side, spec.side});
   auto out = torch::empty_like(x);
   auto draws = torch::empty(x.sizes(), torch::kDouble);

@@ -1,6 +1,6 @@
 // Timing of the corruptions (for `questbench bench corruptions` and BENCHMARKS.md): ms per image for every
 // corruption and severity on a batch of `batch` copies of one image (or a smooth synthetic image), best of
-// `repeats` runs after a warm-up (which also builds the frost textures).
+// `repeats` runs after a warm-up (which also builds the frost textures), on the spec's device.
 #pragma once
 
 #include "corruptions/corrupt.h"
@@ -21,6 +21,7 @@ struct CorruptionBenchSpec {
   std::vector<std::string> names;  // empty = all 19
   torch::Tensor image;             // optional [3, H, W] in [0,1], resized to side x side; undefined = synthetic
   CorruptionOptions options;
+  torch::Device device = torch::kCPU;  // the batch lives there; CUDA timings synchronize before each clock read
 };
 
 struct CorruptionTiming {

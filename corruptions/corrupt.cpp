@@ -313,7 +313,9 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
       for (int64_t p; (p = next.fetch_add(1)) < count;) run(p * part, std::min(part, n - p * part));
     });
   } else {
-    const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 20) / per_image);
+    // On a GPU a chunk of a million values is a few images at 224: larger chunks keep its kernels busy.
+    const int64_t chunk_values = images.is_cuda() ? (int64_t{1} << 24) : (int64_t{1} << 20);
+    const int64_t chunk = std::max<int64_t>(1, chunk_values / per_image);
     for (int64_t start = 0; start < n; start += chunk) run(start, std::min(chunk, n - start));
   }
   return result;

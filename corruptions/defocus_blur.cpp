@@ -9,9 +9,12 @@
 // (< 1e-7 relative per tap), so the result is the correlation with K to ~1e-9 (the reference itself
 // correlates through a DFT). All on the image padded once (REFLECT_101), so borders are exact too.
 // Both paths (CPU loops, tensor ops) make the same operations in the same order.
+#include "corruptions/image_ops.h"
 #include "corruptions/ops.h"
 
+#if QUESTBENCH_WITH_OPENCV
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include <cmath>
 
@@ -40,21 +43,32 @@ struct DefocusPlan {
 DefocusPlan defocus_plan(double radius, double alias_blur) {
   const int half = radius <= 8 ? 8 : static_cast<int>(radius);
   const int size = 2 * half + 1;
-  cv::Mat disk(size, size, CV_32F);
+  std::vector<float> disk(static_cast<size_t>(size * size));
   float total = 0;
   for (int y = 0; y < size; ++y)
     for (int x = 0; x < size; ++x) {
       const double dx = x - half, dy = y - half;
       const float v = dx * dx + dy * dy <= radius * radius ? 1.f : 0.f;
-      disk.at<float>(y, x) = v;
+      disk[static_cast<size_t>(y * size + x)] = v;
       total += v;
     }
-  disk /= total;
   const int k = radius <= 8 ? 3 : 5;
-  cv::Mat kernel;
-  cv::GaussianBlur(disk, kernel, cv::Size(k, k), alias_blur);  // the reference's kernel K
-  const cv::Mat g = cv::getGaussianKernel(k, alias_blur, CV_32F);
-
+#if QUESTBENCH_WITH_OPENCV
+  cv::Mat disk_mat(size, size, CV_32F, disk.data());  // shares disk's values
+  disk_mat /= total;
+  cv::Mat kernel_mat;
+  cv::GaussianBlur(disk_mat, kernel_mat, cv::Size(k, k), alias_blur);  // the reference's kernel K
+  const std::vector<float> kernel(kernel_mat.ptr<float>(), kernel_mat.ptr<float>() + size * size);
+  const cv::Mat g_mat = cv::getGaussianKernel(k, alias_blur, CV_32F);
+  const std::vector<float> g(g_mat.ptr<float>(), g_mat.ptr<float>() + k);
+#else
+  const float value = static_cast<float>(1.0 / total);  // OpenCV divides by scaling with 1/total
+  for (auto& v : disk) v = v != 0 ? value : 0.f;
+  const std::vector<float> kernel = corruption::gaussian_blur_f32(disk, size, size, k, alias_blur);
+  const std::vector<float> g = corruption::gaussian_kernel_f32(k, alias_blur);
+#endif
+  auto disk_at = [&](int y, int x) { return disk[static_cast<size_t>(y * size + x)]; };
+  auto kernel_at = [&](int64_t y, int64_t x) { return kernel[static_cast<size_t>(y * size + x)]; };
   DefocusPlan plan;
   plan.blur_radius = k / 2;
   plan.disk_value = 0;
@@ -62,21 +76,21 @@ DefocusPlan defocus_plan(double radius, double alias_blur) {
   for (int y = 0; y < size; ++y) {
     int lo = size, hi = -1;
     for (int x = 0; x < size; ++x)
-      if (disk.at<float>(y, x) != 0) lo = std::min(lo, x), hi = std::max(hi, x), plan.disk_value = disk.at<float>(y, x);
+      if (disk_at(y, x) != 0) lo = std::min(lo, x), hi = std::max(hi, x), plan.disk_value = disk_at(y, x);
     if (hi < 0) continue;
     disk_rows = std::max<int64_t>(disk_rows, std::abs(y - half));
     plan.disk.push_back({y - half, hi - half + 1, 1.0});
     plan.disk.push_back({y - half, lo - half, -1.0});
   }
-  for (int j = 0; j < k; ++j) plan.gauss.push_back(static_cast<double>(g.at<float>(j)));
+  for (int j = 0; j < k; ++j) plan.gauss.push_back(static_cast<double>(g[static_cast<size_t>(j)]));
   // E = G∗D over the kernel's support (plus the blur's spill), in float64; R = K - E where it matters.
   const int64_t gr = plan.blur_radius, span = size + 2 * gr;
   std::vector<double> e(static_cast<size_t>(span * span), 0.0);
   double peak = 0;
   for (int y = 0; y < size; ++y)
     for (int x = 0; x < size; ++x) {
-      const double d = disk.at<float>(y, x);
-      peak = std::max(peak, static_cast<double>(kernel.at<float>(y, x)));
+      const double d = disk_at(y, x);
+      peak = std::max(peak, static_cast<double>(kernel_at(y, x)));
       if (d == 0) continue;
       for (int64_t i = -gr; i <= gr; ++i)
         for (int64_t j = -gr; j <= gr; ++j)
@@ -85,7 +99,7 @@ DefocusPlan defocus_plan(double radius, double alias_blur) {
   for (int64_t y = 0; y < span; ++y)
     for (int64_t x = 0; x < span; ++x) {
       const int64_t ky = y - gr, kx = x - gr;
-      const double kv = ky >= 0 && ky < size && kx >= 0 && kx < size ? kernel.at<float>(static_cast<int>(ky), static_cast<int>(kx)) : 0.0;
+      const double kv = ky >= 0 && ky < size && kx >= 0 && kx < size ? kernel_at(ky, kx) : 0.0;
       const double r = kv - e[static_cast<size_t>(y * span + x)];
       if (std::abs(r) > 1e-6 * peak) plan.residual.push_back({ky - half, kx - half, r});
     }

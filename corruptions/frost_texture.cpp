@@ -13,8 +13,12 @@
 #include "corruptions/ops.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include "corruptions/image_ops.h"
+
+#if QUESTBENCH_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -59,14 +63,51 @@ torch::Tensor spectral_field(int64_t h, int64_t w, double slope, at::Generator& 
   return standardize(torch::real(torch::fft::ifft2(torch::fft::fft2(noise) * amplitude)));
 }
 
-cv::Mat to_bgr8(const torch::Tensor& rgb_levels) {  // [3, H, W] levels -> BGR uint8
-  auto u8 = rgb_levels.clamp(0, 255).round().to(torch::kByte).flip({0}).permute({1, 2, 0}).contiguous();
-  return cv::Mat(static_cast<int>(u8.size(0)), static_cast<int>(u8.size(1)), CV_8UC3, u8.data_ptr()).clone();
+// Textures travel as 8-bit interleaved images, as the reference's (cv2.imread gives BGR; the channel order
+// does not change a per-channel resize, so only the file path swaps it).
+struct Image8 {
+  int height = 0, width = 0;
+  std::vector<uint8_t> hwc;  // RGB
+};
+
+Image8 to_image8(const torch::Tensor& rgb_levels) {  // [3, H, W] levels -> 8-bit RGB
+  auto u8 = rgb_levels.clamp(0, 255).round().to(torch::kByte).permute({1, 2, 0}).contiguous();
+  Image8 image{static_cast<int>(u8.size(0)), static_cast<int>(u8.size(1)), {}};
+  image.hwc.assign(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel());
+  return image;
 }
 
-torch::Tensor from_bgr8(const cv::Mat& bgr) {  // BGR uint8 -> [3, H, W] float64 levels (RGB)
-  auto t = torch::from_blob(bgr.data, {bgr.rows, bgr.cols, 3}, torch::kByte).clone();
-  return t.permute({2, 0, 1}).flip({0}).to(torch::kDouble).contiguous();
+torch::Tensor from_image8(const Image8& image) {  // 8-bit RGB -> [3, H, W] float64 levels
+  auto t = torch::from_blob(const_cast<uint8_t*>(image.hwc.data()), {image.height, image.width, 3}, torch::kByte).clone();
+  return t.permute({2, 0, 1}).to(torch::kDouble).contiguous();
+}
+
+Image8 read_photo(const std::string& path) {
+#if QUESTBENCH_WITH_OPENCV
+  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  QB_CHECK(!bgr.empty(), "frost texture " << path << ": missing or not a readable image");
+  cv::cvtColor(bgr, bgr, cv::COLOR_BGR2RGB);
+  Image8 image{bgr.rows, bgr.cols, {}};
+  image.hwc.assign(bgr.data, bgr.data + bgr.total() * 3);
+  return image;
+#else
+  throw opencv_unavailable("frost texture " + path + ": reading the frost photos");
+#endif
+}
+
+Image8 resize_linear(const Image8& image, double scale) {
+#if QUESTBENCH_WITH_OPENCV
+  cv::Mat resized;
+  cv::resize(cv::Mat(image.height, image.width, CV_8UC3, const_cast<uint8_t*>(image.hwc.data())), resized, cv::Size(), scale, scale,
+             cv::INTER_LINEAR);
+  Image8 out{resized.rows, resized.cols, {}};
+  out.hwc.assign(resized.data, resized.data + resized.total() * 3);
+  return out;
+#else
+  Image8 out;
+  out.hwc = corruption::resize_linear_u8(image.hwc.data(), image.height, image.width, 3, scale, &out.height, &out.width);
+  return out;
+#endif
 }
 
 }  // namespace
@@ -121,20 +162,9 @@ const std::vector<torch::Tensor>& frost_textures(const std::string& dir, double 
     static const char* kFiles[5] = {"frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg"};
     std::vector<torch::Tensor> textures;
     for (int k = 0; k < 5; ++k) {
-      cv::Mat bgr;
-      if (dir.empty()) {
-        bgr = to_bgr8(procedural_frost_texture(k));
-      } else {
-        const std::string path = (std::filesystem::path(dir) / kFiles[k]).string();
-        bgr = cv::imread(path, cv::IMREAD_COLOR);
-        QB_CHECK(!bgr.empty(), "frost texture " << path << ": missing or not a readable image");
-      }
-      if (scale != 1.0) {
-        cv::Mat resized;
-        cv::resize(bgr, resized, cv::Size(), scale, scale, cv::INTER_LINEAR);
-        bgr = resized;
-      }
-      textures.push_back(from_bgr8(bgr));
+      Image8 image = dir.empty() ? to_image8(procedural_frost_texture(k)) : read_photo((std::filesystem::path(dir) / kFiles[k]).string());
+      if (scale != 1.0) image = resize_linear(image, scale);
+      textures.push_back(from_image8(image));
     }
     found = cache.emplace(key, std::move(textures)).first;
   }

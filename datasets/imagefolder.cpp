@@ -10,8 +10,10 @@
 #include "common/sha256.h"
 
 #include <ATen/Parallel.h>
+#if QUESTBENCH_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include <filesystem>
 
 namespace questbench {
+#if QUESTBENCH_WITH_OPENCV
 namespace {
 
 bool is_image_file(const std::filesystem::path& p) {
@@ -152,5 +155,11 @@ std::unique_ptr<Dataset> open_imagefolder_dataset(const std::string& root, int r
   QB_USAGE_CHECK(resize >= 0 && crop >= 0, "--resize and --crop must be >= 0");
   return std::make_unique<ImageFolderDataset>(root, resize, crop);
 }
+#else
+std::unique_ptr<Dataset> open_imagefolder_dataset(const std::string& root, int resize, int crop) {
+  QB_USAGE_CHECK(resize >= 0 && crop >= 0, "--resize and --crop must be >= 0");
+  throw opencv_unavailable("dataset " + root + ": decoding ImageFolder images");
+}
+#endif
 
 }  // namespace questbench

@@ -52,7 +52,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, AttentionDiagnostic
     auto p = attn.detach().to(torch::kDouble);
     auto entropy = -torch::xlogy(p, p).sum(-1);  // [B, H, N]
     diagnostics->entropy_mean = entropy.mean().item<double>();
-    auto per_head = entropy.mean(torch::IntArrayRef{0, 2}).contiguous();
+    auto per_head = entropy.mean(torch::IntArrayRef{0, 2}).to(torch::kCPU).contiguous();  // read on the host
     diagnostics->entropy_per_head.assign(per_head.data_ptr<double>(), per_head.data_ptr<double>() + per_head.numel());
     diagnostics->q_norm_mean = q.detach().norm(2, -1).mean().item<double>();
     diagnostics->k_norm_mean = k.detach().norm(2, -1).mean().item<double>();

@@ -148,15 +148,21 @@ torch::Tensor Model::normalize(const torch::Tensor& x01) const {
   return (x - mean_) * inv_std_;
 }
 
+void Model::set_autocast(Autocast mode) {
+  check_autocast(mode, device_);
+  autocast_ = mode;
+}
+
 torch::Tensor Model::logits(const torch::Tensor& x01) const {
   auto x = normalize(x01);
-  if (vit_) return vit_->forward(x);
+  AutocastScope autocast(autocast_, device_);
+  if (vit_) return vit_->forward(x).to(torch::kFloat);
   torch::jit::IValue out = script_->forward({x});
   QB_CHECK(out.isTensor(), info_.name << ": the TorchScript model did not return a tensor");
   auto logits = out.toTensor();
   QB_CHECK(logits.dim() == 2 && logits.size(0) == x.size(0),
            info_.name << ": the TorchScript model returned shape " << logits.sizes() << ", expected [N, classes]");
-  return logits;
+  return logits.to(torch::kFloat);
 }
 
 std::vector<AttentionDiagnostics> Model::diagnostics(const torch::Tensor& x01) const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "models/attention.h"
+#include "models/autocast.h"
 #include "models/vit.h"
 #include "models/vit_config.h"
 
@@ -53,8 +54,12 @@ class Model {
   // Wraps an in-memory ViT (e.g. fresh from training).
   static Model from_vit(VisionTransformer vit, const std::string& name, torch::Device device);
 
-  // x01: float [N, C, H, W] in [0,1] on any device -> logits float [N, K] on the model's device.
+  // x01: float [N, C, H, W] in [0,1] on any device -> logits float [N, K] on the model's device (float32
+  // also under autocast, so that losses are computed in float32).
   torch::Tensor logits(const torch::Tensor& x01) const;
+  // Mixed precision for the forward pass (default None); throws UsageError if the device cannot run it.
+  void set_autocast(Autocast mode);
+  Autocast autocast() const { return autocast_; }
   // Per-layer attention diagnostics for a batch (native ViT only; throws for TorchScript).
   std::vector<AttentionDiagnostics> diagnostics(const torch::Tensor& x01) const;
 
@@ -70,6 +75,7 @@ class Model {
 
   ModelInfo info_;
   torch::Device device_{torch::kCPU};
+  Autocast autocast_ = Autocast::None;
   mutable std::shared_ptr<VisionTransformerImpl> vit_;
   mutable std::shared_ptr<torch::jit::Module> script_;
   torch::Tensor mean_, inv_std_;  // [1, C, 1, 1] on device_

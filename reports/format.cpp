@@ -62,6 +62,7 @@ json context_to_json(const RunContext& c) {
   j["libtorch_version"] = c.libtorch_version;
   j["opencv_version"] = c.opencv_version;
   j["device"] = c.device;
+  j["autocast"] = c.autocast;
   j["threads"] = c.threads;
   j["seed"] = c.seed;
   j["batch_size"] = c.batch_size;
@@ -80,6 +81,7 @@ RunContext context_from_json(const json& j) {
   c.libtorch_version = j.at("libtorch_version").get<std::string>();
   c.opencv_version = j.value("opencv_version", "");
   c.device = j.at("device").get<std::string>();
+  c.autocast = j.value("autocast", "none");  // absent in reports written before the option existed
   c.threads = j.at("threads").get<int>();
   c.seed = j.at("seed").get<uint64_t>();
   c.batch_size = j.at("batch_size").get<int64_t>();

@@ -343,7 +343,7 @@ void provenance(std::ostringstream& o, const Comparison& c) {
     auto item = [&](const std::string& k, const std::string& v) { o << "<dt>" << esc(k) << "</dt><dd>" << esc(v) << "</dd>"; };
     item("written by", "questbench " + x.questbench_version + " (commit " + x.git_commit + "), LibTorch " + x.libtorch_version +
                            (x.opencv_version.empty() ? "" : ", OpenCV " + x.opencv_version));
-    item("run", x.device + ", " + std::to_string(x.threads) + " threads, seed " + std::to_string(x.seed) + ", batch size " +
+    item("run", x.device + (x.autocast == "none" ? "" : " (autocast " + x.autocast + ")") + ", " + std::to_string(x.threads) + " threads, seed " + std::to_string(x.seed) + ", batch size " +
                     std::to_string(x.batch_size) + "; " + x.start_time + " → " + x.end_time + " (" + fixed(x.wall_time_s, 1) + " s)");
     item("data", in.dataset.description + " (" + in.dataset.format + ", " + in.dataset.split + "), first " +
                      thousands(in.dataset.evaluated) + " of " + thousands(in.dataset.size) + " samples");

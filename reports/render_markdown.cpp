@@ -223,7 +223,7 @@ void provenance(std::ostringstream& out, const Comparison& c) {
     out << "**" << (i + 1) << ". `" << in.path << "`** — " << in.schema << " v" << in.schema_version << "\n\n";
     out << "* written by questbench " << x.questbench_version << " (commit " << x.git_commit << "), LibTorch "
         << x.libtorch_version << (x.opencv_version.empty() ? "" : ", OpenCV " + x.opencv_version) << "\n";
-    out << "* " << x.device << ", " << x.threads << " threads, seed " << x.seed << ", batch size " << x.batch_size << "; "
+    out << "* " << x.device << (x.autocast == "none" ? "" : " (autocast " + x.autocast + ")") << ", " << x.threads << " threads, seed " << x.seed << ", batch size " << x.batch_size << "; "
         << x.start_time << " → " << x.end_time << " (" << fixed(x.wall_time_s, 1) << " s)\n";
     out << "* data: " << data_summary(in.dataset) << ", format " << in.dataset.format << ", fingerprint `"
         << in.dataset.fingerprint << "`\n";

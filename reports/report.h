@@ -16,6 +16,7 @@ namespace questbench {
 struct RunContext {
   std::string questbench_version, git_commit, libtorch_version, opencv_version;
   std::string device;
+  std::string autocast = "none";  // mixed precision of the model's forward: none | bf16 | fp16
   int threads = 0;
   uint64_t seed = 0;
   int64_t batch_size = 0;

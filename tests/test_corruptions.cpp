@@ -10,8 +10,10 @@
 #include "tests/test_support.h"
 
 #include <nlohmann/json.hpp>
+#if QUESTBENCH_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -29,11 +31,16 @@ std::string corr_ref(const std::string& p) { return test::reference_dir() + "/co
 
 // uint8 image as float [1, 3, H, W] in [0,1] (gray PNGs are stacked to 3 channels like the reference).
 torch::Tensor load_rgb(const std::string& path) {
+#if !QUESTBENCH_WITH_OPENCV
+  FAIL(path << ": the reference images need OpenCV to decode; this build has none (-DQUESTBENCH_OPENCV=OFF)");
+  return {};
+#else
   cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
   REQUIRE_FALSE(image.empty());
   cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
   auto t = torch::from_blob(image.data, {image.rows, image.cols, 3}, torch::kByte).clone();
   return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
+#endif
 }
 
 struct Stats {

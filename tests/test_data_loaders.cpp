@@ -8,7 +8,9 @@
 #include "datasets/dataset.h"
 #include "tests/test_support.h"
 
+#if QUESTBENCH_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
+#endif
 #include <zlib.h>
 
 #include <filesystem>
@@ -201,6 +203,14 @@ TEST_CASE("CIFAR-10 binary batches", "[datasets]") {
   CHECK_THROWS_WITH(open_dataset(spec), Catch::Contains("not a CIFAR-10 binary batch"));
 }
 
+#if !QUESTBENCH_WITH_OPENCV
+TEST_CASE("ImageFolder without OpenCV says it is unavailable", "[datasets]") {
+  const auto dir = test::make_temp_dir("folder");
+  std::filesystem::create_directories(dir + "/root/ant");
+  write_bytes(dir + "/root/ant/a.png", "\x89PNG");
+  CHECK_THROWS_WITH(open_dataset(DatasetSpec{dir + "/root"}), Catch::Contains("needs OpenCV") && Catch::Contains("QUESTBENCH_OPENCV=OFF"));
+}
+#else
 TEST_CASE("ImageFolder: sorted classes, resize + center crop, corrupt files", "[datasets]") {
   const auto dir = test::make_temp_dir("folder");
   // Class folders created out of order; images 40x60 (HxW) with a value per class.
@@ -232,6 +242,7 @@ TEST_CASE("ImageFolder: sorted classes, resize + center crop, corrupt files", "[
   auto broken = open_dataset(spec);
   CHECK_THROWS_WITH(broken->read(0, broken->size()), Catch::Contains("broken.png"));
 }
+#endif
 
 TEST_CASE("npy image arrays and the CIFAR-10-C layout", "[datasets]") {
   const auto dir = test::make_temp_dir("npyds");

@@ -13,6 +13,8 @@ namespace questbench::test {
 std::string source_dir() { return QUESTBENCH_SOURCE_DIR; }
 
 std::string reference_dir() {
+  // QUESTBENCH_REFERENCE_DIR: a copy elsewhere (e.g. the subset scripts/gpu-check takes to a GPU machine).
+  if (const char* dir = std::getenv("QUESTBENCH_REFERENCE_DIR"); dir && *dir) return dir;
   return (std::filesystem::path(source_dir()) / ".." / "shared" / "reference").lexically_normal().string();
 }
 

@@ -8,7 +8,8 @@ namespace questbench::test {
 
 // The repository root (tests run with this as working directory).
 std::string source_dir();
-// ../shared/reference relative to the repository root; tests that need it SKIP-fail clearly if absent.
+// ../shared/reference relative to the repository root (or $QUESTBENCH_REFERENCE_DIR); tests that need it
+// fail clearly if absent.
 std::string reference_dir();
 // Path of the built questbench executable.
 std::string questbench_binary();
