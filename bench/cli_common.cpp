@@ -1,5 +1,6 @@
 #include "bench/cli_common.h"
 
+#include "common/device.h"
 #include "common/error.h"
 #include "common/version.h"
 
@@ -165,9 +166,7 @@ torch::Device parse_device(const std::string& text) {
   QB_CHECK(torch::cuda::is_available(), "--device " << text << ": CUDA is not available in this LibTorch build or machine");
   const int count = static_cast<int>(torch::cuda::device_count());  // an 8-bit integer in LibTorch 2.x
   QB_CHECK(index < count, "--device " << text << ": only " << count << " CUDA device(s) present");
-  // Exact float32 matmuls/convolutions (no TF32), so CUDA results match the CPU reference tolerances.
-  at::globalContext().setAllowTF32CuBLAS(false);
-  at::globalContext().setAllowTF32CuDNN(false);
+  use_exact_float32();
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 
+#include <ATen/Context.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -12,6 +13,11 @@ namespace questbench {
 
 void synchronize(torch::Device device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+}
+
+void use_exact_float32() {
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
 }
 
 Stopwatch::Stopwatch(torch::Device device) : sync_([device] { synchronize(device); }) {}

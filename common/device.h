@@ -20,6 +20,11 @@ namespace questbench {
 // Waits until `device` has finished all queued work; nothing to wait for on the CPU.
 void synchronize(torch::Device device);
 
+// Exact float32 matrix products and convolutions on CUDA (TF32 off in cuBLAS and cuDNN; LibTorch enables it
+// for cuDNN's convolutions by default), so that CUDA results match the CPU's within float32 rounding.
+// Autocast (--autocast) is the opt-in for lower precision.
+void use_exact_float32();
+
 // Times a region of device work: start() and seconds() synchronize first, then read a steady clock. The
 // synchronization function can be replaced (tests check the order of synchronizations and clock reads).
 class Stopwatch {

@@ -290,11 +290,11 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
       return;
     }
     y = y.clamp_(0.0, 1.0);
-    if (options.quantize || options.imagenet_c_jpeg) y = y.mul_(255.0).floor_().div_(255.0);
+    if (options.quantize || options.imagenet_c_jpeg) y = corruption::div_exact(y.mul_(255.0).floor_(), 255.0);
     if (options.imagenet_c_jpeg) y = jpeg_round_trip(y, 85, options.cpu_kernels);
     if (gray) {
       y = y.mean(1, /*keepdim=*/true);
-      if (options.quantize) y = y.mul_(255.0).add_(1e-9).floor_().div_(255.0);
+      if (options.quantize) y = corruption::div_exact(y.mul_(255.0).add_(1e-9).floor_(), 255.0);
     }
     target.copy_(y);
   };
@@ -309,7 +309,9 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   if (cpu && parts > 1 && !at::in_parallel_region()) {
     const int64_t part = (n + parts - 1) / parts, count = (n + part - 1) / part;
     std::atomic<int64_t> next{0};
+    const bool inference = c10::InferenceMode::is_enabled();  // thread-local: the workers take the caller's
     at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+      c10::InferenceMode guard(inference);
       for (int64_t p; (p = next.fetch_add(1)) < count;) run(p * part, std::min(part, n - p * part));
     });
   } else {

@@ -78,7 +78,7 @@ torch::Tensor frost(const torch::Tensor& x, const Call& call) {
     crops.push_back(c.texture->narrow(1, c.top, h).narrow(2, c.left, w));
   }
   auto frost_layer = torch::stack(crops).to(x.device());
-  return wi * x + wf * frost_layer / 255.0;
+  return wi * x + div_exact(wf * frost_layer, 255.0);
 }
 
 void frost_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t image, const Call& call) {

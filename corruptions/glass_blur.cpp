@@ -51,7 +51,7 @@ torch::Tensor glass_blur(const torch::Tensor& x, const Call& call) {
           }
         }
       });
-      return gaussian_filter(y / 255.0, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
+      return gaussian_filter(div_exact(y, 255.0), c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
     }
     auto rows = torch::arange(d + 1, d + 1 + rh, long_opts.device(dev)).view({rh, 1});
     auto cols = torch::arange(d + 1, d + 1 + rw, long_opts.device(dev)).view({1, rw});
@@ -80,7 +80,7 @@ torch::Tensor glass_blur(const torch::Tensor& x, const Call& call) {
     }
     y = flat.reshape({n, ch, h, w});
   }
-  return gaussian_filter(y / 255.0, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
+  return gaussian_filter(div_exact(y, 255.0), c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
 }
 
 }  // namespace questbench::corruption

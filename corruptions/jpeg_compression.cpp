@@ -159,7 +159,7 @@ torch::Tensor jpeg_round_trip(const torch::Tensor& x, int quality, bool cpu_kern
     out[i].copy_(u8[i]);
     code_one(codec, out[i].data_ptr<unsigned char>(), h, w, quality, i);
   }
-  return out.to(x.device()).permute({0, 3, 1, 2}).to(torch::kDouble) / 255.0;
+  return corruption::div_exact(out.to(x.device()).permute({0, 3, 1, 2}).to(torch::kDouble), 255.0);
 }
 
 namespace corruption {

@@ -27,12 +27,21 @@ torch::TensorOptions f64() { return torch::TensorOptions().dtype(torch::kDouble)
 
 bool cpu_kernels(const torch::Tensor& x, const Call& call) { return x.is_cpu() && call.options.cpu_kernels; }
 
+torch::Tensor div_exact(const torch::Tensor& t, double d) {
+  if (t.is_cpu()) return t / d;
+  return t / torch::scalar_tensor(d, t.options());
+}
+
 void parallel_images(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 1) {
     if (n == 1) fn(0, 1);
     return;
   }
-  at::parallel_for(0, n, 1, fn);
+  const bool inference = c10::InferenceMode::is_enabled();
+  at::parallel_for(0, n, 1, [&](int64_t first, int64_t last) {
+    c10::InferenceMode guard(inference);
+    fn(first, last);
+  });
 }
 
 torch::Tensor per_image_random(const std::vector<uint64_t>& rng_seeds, const std::function<torch::Tensor(at::Generator&)>& fn,
@@ -889,7 +898,7 @@ Hsv rgb_to_hsv(const torch::Tensor& x) {
   auto s = torch::where(delta == 0, torch::zeros_like(v), delta / torch::where(v == 0, torch::ones_like(v), v));
   // skimage assigns the hue formula of the channel holding the max, with b overriding g overriding r.
   auto h = torch::where(b == v, 4.0 + (r - g) / safe_delta, torch::where(g == v, 2.0 + (b - r) / safe_delta, (g - b) / safe_delta));
-  h = torch::remainder(h / 6.0, 1.0);
+  h = torch::remainder(div_exact(h, 6.0), 1.0);
   h = torch::where(delta == 0, torch::zeros_like(h), h);
   return {h, s, v};
 }

@@ -62,6 +62,10 @@ torch::Tensor per_image_random(const std::vector<uint64_t>& rng_seeds, const std
 torch::Tensor per_image_fill(const std::vector<uint64_t>& rng_seeds, at::IntArrayRef shape, torch::ScalarType dtype,
                              const std::function<void(at::Generator&, torch::Tensor&)>& fill, torch::Device device);
 torch::TensorOptions f64();
+// t / d correctly rounded on every device. ATen's CUDA kernels divide by a host scalar by multiplying with its
+// reciprocal, which is not correctly rounded (k · fl(1/255) · 255 < k for about one level in ten), so on other
+// devices the divisor goes to t's device as a 0-dim tensor; on the CPU it is the plain division (same bits).
+torch::Tensor div_exact(const torch::Tensor& t, double d);
 
 // The fast per-image streams of the bulk draws (the noise corruptions, the snow, spatter and elastic fields,
 // fog's plasma): xoshiro256++ (common/random.h) seeded through splitmix64 from the image's seed; uniform in [0, 1) from 53 bits, standard normals by Marsaglia and Tsang's ziggurat (128 layers, the
@@ -141,7 +145,8 @@ torch::Tensor per_image_draws(const std::vector<uint64_t>& rng_seeds, at::IntArr
 // both give the same bits (tests force the tensor path and compare). The kernels' translation unit is built
 // without floating-point contraction, so a*b+c rounds twice like two tensor ops.
 bool cpu_kernels(const torch::Tensor& x, const Call& call);
-// fn(first, last) over images [0, n), split across the intra-op threads (one image per grain).
+// fn(first, last) over images [0, n), split across the intra-op threads (one image per grain); the workers run
+// in the caller's InferenceMode state (it is thread-local, and tensors made in it may only be updated in it).
 void parallel_images(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 // fn(image, pixel) for the flat indices [first, last) of images of `plane` pixels, without a division per pixel.
 template <typename F>

@@ -141,7 +141,7 @@ torch::Tensor pixelate(const torch::Tensor& x, const Call& call) {
   const auto [small_h, small_w] = pixelate_small_size(call, h, w);
   if (cpu_kernels(x, call)) return levels_round_trip_cpu(x, [&](uint8_t* levels) { pixelate_levels(levels, h, w, call); });
   auto small = pil_box_resize(torch::round(x * 255.0), small_h, small_w);
-  return pil_box_resize(small, h, w) / 255.0;
+  return div_exact(pil_box_resize(small, h, w), 255.0);
 }
 
 void pixelate_levels(uint8_t* levels, int64_t h, int64_t w, const Call& call) {

@@ -25,7 +25,7 @@ torch::Tensor shot_noise(const torch::Tensor& x, const Call& call) {
   parallel_images(values.size(0), [&](int64_t first, int64_t last) {
     for (int64_t i = first; i < last; ++i) DrawStream(call.rng_seeds[static_cast<size_t>(i)]).poisson(v + i * per_image, c, o + i * per_image, per_image);
   });
-  return out.to(x.device()).div_(c);
+  return div_exact(out.to(x.device()), c);
 }
 
 void shot_noise_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t image, const Call& call) {

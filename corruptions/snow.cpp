@@ -111,7 +111,7 @@ torch::Tensor snow(const torch::Tensor& x, const Call& call) {
   auto layer = clipped_zoom(draws.narrow(1, 0, h * w).view({-1, 1, h, w}), c.zoom);
   layer = torch::where(layer < c.threshold, torch::zeros_like(layer), layer);
   layer = torch::floor(layer.clamp(0, 1) * 255.0);
-  layer = (motion_blur_levels(layer, c.radius, c.sigma, angles, false) / 255.0).to(torch::kFloat);
+  layer = div_exact(motion_blur_levels(layer, c.radius, c.sigma, angles, false), 255.0).to(torch::kFloat);
 
   auto x32 = x.to(torch::kFloat);
   auto gray = (x32.select(1, 0) * 0.299f + x32.select(1, 1) * 0.587f + x32.select(1, 2) * 0.114f).unsqueeze(1);

@@ -94,7 +94,7 @@ torch::Tensor equalize_hist(const torch::Tensor& levels) {
 }
 
 torch::Tensor box3_levels(const torch::Tensor& x) {  // cv2.blur(3x3) on 8-bit images: rounded mean, REFLECT_101
-  return torch::round(filter2d(x, torch::ones({3, 3}, f64()), Border::Reflect101) / 9.0);
+  return torch::round(div_exact(filter2d(x, torch::ones({3, 3}, f64()), Border::Reflect101), 9.0));
 }
 
 // ---- CPU kernels: the water branch after the smoothed liquid, per image, the same operations as above ----
@@ -347,7 +347,7 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
     auto layer8 = torch::floor(liquid * 255.0).clamp(0, 255);
     auto dist = chamfer_distance(canny(layer8, 50, 150), 20).to(torch::kFloat).to(torch::kDouble).clamp_max(20);
     // blur, astype(uint8): the 3x3 sum (exact: float32 distances) over 9, like cv2.blur's sum-then-scale
-    dist = torch::floor(filter2d(dist, torch::ones({3, 3}, f64()), Border::Reflect101) / 9.0);
+    dist = torch::floor(div_exact(filter2d(dist, torch::ones({3, 3}, f64()), Border::Reflect101), 9.0));
     dist = equalize_hist(dist);
     static const double emboss[3][3] = {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}};
     dist = filter2d(dist, torch::from_blob(const_cast<double*>(&emboss[0][0]), {3, 3}, f64()), Border::Reflect101).clamp(0, 255);

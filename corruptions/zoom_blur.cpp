@@ -144,7 +144,7 @@ torch::Tensor zoom_blur(const torch::Tensor& x, const Call& call) {
   auto sum = torch::zeros_like(x32);
   auto x32_as_f64 = x32.to(torch::kDouble);  // scipy zooms the float32 values, in float64
   for (int i = 0; i < count; ++i) sum += clipped_zoom(x32_as_f64, 1.0 + i * step).to(torch::kFloat);
-  return ((x32 + sum) / static_cast<float>(count + 1)).to(torch::kDouble);
+  return div_exact(x32 + sum, static_cast<float>(count + 1)).to(torch::kDouble);
 }
 
 void zoom_blur_pixels(const float* in, float* out, int64_t height, int64_t width, int64_t, const Call& call) {

@@ -15,6 +15,7 @@
 //     within 2 samples of the CPU run's; the reports record the device.
 #include "tests/catch_torch.h"  // first: see the header
 #include "attacks/attack.h"
+#include "common/device.h"
 #include "common/files.h"
 #include "common/npy.h"
 #include "corruptions/corrupt.h"
@@ -23,6 +24,7 @@
 #include "tests/test_support.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include <cmath>
@@ -76,6 +78,7 @@ using namespace gpu_tests;
 
 TEST_CASE("CUDA logits equal the CPU's, and bf16 autocast runs in mixed precision", "[gpu][.]") {
   REQUIRE(torch::cuda::is_available());
+  use_exact_float32();  // as the commands do (--device cuda)
   auto x = read_npy(gpu_attack_ref("inputs.npy"));  // 256 Fashion-MNIST test images
   for (const std::string attention : {"standard", "quest"}) {
     torch::NoGradGuard no_grad;
@@ -153,6 +156,11 @@ TEST_CASE("CUDA corruptions equal the CPU's per image", "[gpu][.]") {
 
 TEST_CASE("FGSM and PGD on CUDA conform to torchattacks and to the CPU", "[gpu][.]") {
   REQUIRE(torch::cuda::is_available());
+  use_exact_float32();
+  // The CPU side runs with 2 threads, as the reference did (its README: the thread count changes which
+  // near-zero gradient entries flip sign).
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
   auto x = read_npy(gpu_attack_ref("inputs.npy"));
   auto y = read_npy(gpu_attack_ref("labels.npy"));
   std::vector<uint64_t> seeds(static_cast<size_t>(x.size(0)));
@@ -198,6 +206,7 @@ TEST_CASE("FGSM and PGD on CUDA conform to torchattacks and to the CPU", "[gpu][
       CHECK(std::abs(robust(on_cuda) - robust(on_cpu)) <= 2);
     }
   }
+  at::set_num_threads(threads);
 }
 
 TEST_CASE("eval, corruption and attack commands on CUDA match their CPU runs", "[gpu][.]") {
