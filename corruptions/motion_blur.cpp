@@ -20,9 +20,9 @@ torch::Tensor motion_blur(const torch::Tensor& x, const Call& call) {
     deg.push_back(uniform(at::check_generator<at::CPUGeneratorImpl>(gen)) * 90.0 - 45.0);
   }
   auto levels = torch::round(x * 255.0);
-  return motion_blur_levels(levels, pick(call, radius_imagenet, radius_tiny, radius_cifar),
-                            pick(call, sigma_imagenet, sigma_tiny, sigma_cifar), deg, cpu_kernels(x, call)) /
-         255.0;
+  return div_exact(motion_blur_levels(levels, pick(call, radius_imagenet, radius_tiny, radius_cifar),
+                                      pick(call, sigma_imagenet, sigma_tiny, sigma_cifar), deg, cpu_kernels(x, call)),
+                   255.0);
 }
 
 }  // namespace questbench::corruption

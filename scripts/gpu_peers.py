@@ -14,26 +14,15 @@ Each prints one JSON line.
 """
 import argparse
 import json
-import struct
+import os
 import sys
 import time
 
 import numpy as np
 import torch
 
-
-def read_safetensors(path):
-    dtypes = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64}
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    tensors = {}
-    for name, e in header.items():
-        b, end = e["data_offsets"]
-        tensors[name] = torch.from_numpy(np.frombuffer(data[b:end], dtype=dtypes[e["dtype"]]).reshape(e["shape"]).copy())
-    return tensors, json.loads(meta["config"])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_python_vit import read_safetensors  # noqa: E402  (the checkpoint reader of the CPU peer)
 
 
 def timm_vit(config):

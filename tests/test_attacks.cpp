@@ -162,7 +162,7 @@ TEST_CASE("random starts: Linf uniform in the cube, L2 uniform in the ball, per-
   CHECK_FALSE(torch::equal(other_restart[0], linf[17]));
 }
 
-TEST_CASE("targeted attacks reach their targets; restarts never raise robust accuracy", "[attacks]") {
+TEST_CASE("targeted attacks reach their targets, and restarts never raise robust accuracy", "[attacks]") {
   auto x = read_npy(attack_ref("inputs.npy")).slice(0, 0, 128);
   auto y = read_npy(attack_ref("labels.npy")).slice(0, 0, 128);
   auto model = reference_model("m2_mlp.pt");
@@ -198,7 +198,7 @@ TEST_CASE("targeted attacks reach their targets; restarts never raise robust acc
   CHECK(b.broken.sum().item<int64_t>() >= a.broken.sum().item<int64_t>());
 }
 
-TEST_CASE("early stop keeps the first misclassifying iterate; attacks are seeded and batch independent", "[attacks]") {
+TEST_CASE("early stop keeps the first misclassifying iterate, and attacks are seeded and batch independent", "[attacks]") {
   auto x = read_npy(attack_ref("inputs.npy")).slice(0, 0, 32);
   auto y = read_npy(attack_ref("labels.npy")).slice(0, 0, 32);
   auto model = reference_model("m1_cnn.pt");

@@ -318,7 +318,7 @@ TEST_CASE("corrupt() validates its inputs and keeps shape, dtype and grayscale",
   CHECK(resolve_table(CorruptionTable::Auto, 28, 28) == CorruptionTable::Cifar32);
 }
 
-TEST_CASE("every corruption handles other sizes, tables and devices' dtypes; the table is well formed", "[corruptions]") {
+TEST_CASE("every corruption handles other sizes, tables and devices' dtypes, and the table is well formed", "[corruptions]") {
   std::set<std::string> names;
   int standard = 0;
   for (const auto& info : corruption_table()) {
@@ -533,7 +533,7 @@ TEST_CASE("the fast Poisson draws have the Poisson mean and variance", "[corrupt
   }
 }
 
-TEST_CASE("the vector finish equals the per-value finish; level k is float(k) / 255f", "[corruptions]") {
+TEST_CASE("the vector finish equals the per-value finish, and level k is float(k) / 255f", "[corruptions]") {
   const float* levels = corruption::level_table<float>();
   for (int k = 0; k < 256; ++k) {
     INFO("level " << k);
