@@ -11,10 +11,13 @@
 namespace questbench {
 
 void accumulate_clean(CleanResult& r, const torch::Tensor& logits, const torch::Tensor& labels, int64_t num_classes) {
+  auto y = labels.to(logits.device());
+  // The labels first: a data set's class count is often inferred from its largest label, so this names the cause.
+  const int64_t largest = labels.numel() ? labels.max().item<int64_t>() : 0;
+  QB_CHECK(largest < logits.size(1),
+           "label " << largest << " is outside the model's " << logits.size(1) << " classes (0.." << logits.size(1) - 1 << ")");
   QB_CHECK(logits.size(1) >= num_classes || num_classes == 0,
            "model gives " << logits.size(1) << " logits, the data set has " << num_classes << " classes");
-  auto y = labels.to(logits.device());
-  QB_CHECK(y.max().item<int64_t>() < logits.size(1), "a label exceeds the model's " << logits.size(1) << " classes");
   auto lf = logits.to(torch::kFloat);
   QB_CHECK(torch::isfinite(lf).all().item<bool>(), "model produced NaN or Inf logits");
   const double loss_sum = torch::nn::functional::cross_entropy(

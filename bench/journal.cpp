@@ -26,15 +26,23 @@ void RunJournal::open(const std::string& path, const std::string& fingerprint, b
       kept += line + "\n";
     }
   }
-  // Rewrite the journal as header + complete lines (atomically), so appends never glue onto a torn line.
-  write_file_atomic(path, kept);
-  out_.open(path, std::ios::app);
-  QB_CHECK(out_, path << ": cannot write the journal");
-  out_.flush();
+  // Rewrite the journal as header + complete lines (atomically), so appends never glue onto a torn line. A
+  // new journal is written with its first result: a run that fails before any leaves none behind.
+  path_ = path;
+  pending_ = kept;
+  if (kept != header + "\n") start();
+}
+
+void RunJournal::start() {
+  write_file_atomic(path_, pending_);
+  pending_.clear();
+  out_.open(path_, std::ios::app);
+  QB_CHECK(out_, path_ << ": cannot write the journal");
 }
 
 void RunJournal::append(const std::string& line) {
-  if (!out_.is_open()) return;
+  if (path_.empty()) return;
+  if (!out_.is_open()) start();
   out_ << line << "\n";
   out_.flush();
   QB_CHECK(out_, "journal: write failed (disk full?)");

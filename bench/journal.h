@@ -24,6 +24,8 @@ class RunJournal {
   void append(const std::string& line);
 
  private:
+  void start();  // writes the header and the kept lines, then opens for appending
+  std::string path_, pending_;
   std::ofstream out_;
 };
 

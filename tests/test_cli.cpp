@@ -118,3 +118,18 @@ TEST_CASE("questbench eval writes a complete clean-evaluation report", "[cli][ev
   auto limited = eval_report_from_json(read_file_bytes(dir + "/eval5.json"), "eval5.json");
   CHECK(limited.results[0].n == 5);
 }
+
+TEST_CASE("a label outside the model's classes is named, and a run that fails before its first result leaves no journal", "[cli]") {
+  const auto dir = make_temp_dir("badlabel");
+  write_npy(dir + "/x.npy", torch::rand({4, 1, 28, 28}));
+  write_npy(dir + "/y.npy", torch::tensor({1, 2, 99, 3}, torch::kLong));
+  const std::string model = source_dir() + "/models/checkpoints/fmnist_vit_quest.safetensors";
+  for (const std::string command : {"attack", "corruption", "eval"}) {
+    std::string out;
+    const std::string report = dir + "/" + command + ".json";
+    CHECK(qb(command + " --model " + model + " --dataset " + dir + "/x.npy --labels " + dir + "/y.npy --quiet -o " + report, &out) == 1);
+    check_one_line_error(out, "label 99 is outside the model's 10 classes");
+    CHECK_FALSE(file_exists(report));
+    CHECK_FALSE(file_exists(report + ".journal"));
+  }
+}
