@@ -25,6 +25,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// uint8 [N, H, W, C] of images in [0,1] holding 8-bit levels.
+torch::Tensor to_uint8_nhwc(const torch::Tensor& x01) {
+  return torch::round(x01.clamp(0, 1) * 255).to(torch::kByte).permute({0, 2, 3, 1}).contiguous().to(torch::kCPU);
+}
+
 #if QUESTBENCH_WITH_OPENCV
 torch::Tensor read_image(const std::string& path) {
   cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
@@ -34,13 +39,17 @@ torch::Tensor read_image(const std::string& path) {
   return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
 }
 
-cv::Mat to_mat(const torch::Tensor& x01) {  // [1, 3, H, W] -> BGR uint8
-  auto u8 = torch::round(x01[0].clamp(0, 1) * 255).to(torch::kByte).permute({1, 2, 0}).contiguous().to(torch::kCPU);
-  cv::Mat rgb(static_cast<int>(u8.size(0)), static_cast<int>(u8.size(1)), CV_8UC3, u8.data_ptr());
+// An 8-bit HWC image (1 or 3 channels, RGB) as OpenCV's own image (BGR), with its own pixels.
+cv::Mat bgr_mat(const torch::Tensor& hwc) {
+  const int channels = static_cast<int>(hwc.size(2));
+  cv::Mat m(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), channels == 1 ? CV_8UC1 : CV_8UC3, hwc.data_ptr());
+  if (channels == 1) return m.clone();
   cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
   return bgr;
 }
+
+cv::Mat to_mat(const torch::Tensor& x01) { return bgr_mat(to_uint8_nhwc(x01)[0]); }  // [1, 3, H, W] -> BGR uint8
 
 void write_image(const std::string& path, const cv::Mat& bgr) {
   fs::create_directories(fs::path(path).parent_path());
@@ -52,13 +61,7 @@ void write_image(const std::string& path, const cv::Mat& bgr) {
 }
 
 // An 8-bit HWC image (1 or 3 channels, RGB) to a file.
-void write_image_u8(const std::string& path, const torch::Tensor& hwc) {
-  const int channels = static_cast<int>(hwc.size(2));
-  cv::Mat m(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), channels == 1 ? CV_8UC1 : CV_8UC3, hwc.data_ptr());
-  cv::Mat out = m;
-  if (channels == 3) cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
-  write_image(path, out);
-}
+void write_image_u8(const std::string& path, const torch::Tensor& hwc) { write_image(path, bgr_mat(hwc)); }
 #else
 torch::Tensor read_image(const std::string& path) { throw opencv_unavailable(path + ": decoding image files"); }
 void write_image_u8(const std::string& path, const torch::Tensor&) { throw opencv_unavailable(path + ": encoding image files"); }
@@ -78,11 +81,6 @@ struct CorruptOptions {
   std::string output = "corrupted", corruptions = "all", severities = "1-5", table = "auto", frost_dir;
   bool imagenet_c_jpeg = false;
 };
-
-// uint8 [N, H, W, C] of images in [0,1] holding 8-bit levels.
-torch::Tensor to_uint8_nhwc(const torch::Tensor& x01) {
-  return torch::round(x01.clamp(0, 1) * 255).to(torch::kByte).permute({0, 2, 3, 1}).contiguous().to(torch::kCPU);
-}
 
 // --dataset mode: image i of the data set is corrupted with seed image_seeds(seed, i), exactly as
 // `questbench corruption` does on the fly, and written in the ImageNet-C layout

@@ -309,9 +309,8 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   if (cpu && parts > 1 && !at::in_parallel_region()) {
     const int64_t part = (n + parts - 1) / parts, count = (n + part - 1) / part;
     std::atomic<int64_t> next{0};
-    const bool inference = c10::InferenceMode::is_enabled();  // thread-local: the workers take the caller's
-    at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
-      c10::InferenceMode guard(inference);
+    // One task per thread (parallel_images carries the caller's InferenceMode into the workers).
+    corruption::parallel_images(threads, [&](int64_t, int64_t) {
       for (int64_t p; (p = next.fetch_add(1)) < count;) run(p * part, std::min(part, n - p * part));
     });
   } else {
