@@ -1,7 +1,10 @@
 // Attack engines over one interface. Every attack works in pixel space: x is float [N, C, H, W] in [0,1]
 // (normalization happens inside the Model), the model is in eval mode and never gets parameter gradients.
 //
-//   AttackOutput out = find_attack("pgd").run(model, x, labels, targets, config, sample_seeds);
+//   auto attack = make_attack("pgd:steps=10,alpha=2/255");     // a spec: the attack and its own options
+//   AttackOutput out = attack->run(model, {x, labels, targets, seeds}, 8.0 / 255, true);
+//
+// Adding an attack: one file with its computation and factory, one row in registry.cpp.
 //
 // Conventions (match torchattacks 3.5.1 where it defines them; see attacks/README.md):
 //   * loss: mean over the batch (CrossEntropy by default; Margin = CW-style logit margin), ascended;
@@ -16,11 +19,13 @@
 //     target) is kept and the sample counts as broken; otherwise the final iterate is returned.
 #pragma once
 
+#include "attacks/spec.h"
 #include "models/model.h"
 
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,22 +60,78 @@ struct AttackOutput {
   double zero_gradient_fraction = 0;  // fraction of samples whose input gradient is exactly zero at the first step
 };
 
+// The computation of the gradient-based family (fgsm, pgd, pgd-l2) on explicit options.
 using AttackFunction = AttackOutput (*)(const Model& model, const torch::Tensor& x, const torch::Tensor& labels,
                                         const torch::Tensor& targets, const AttackConfig& config,
                                         const std::vector<uint64_t>& sample_seeds);
 
+// What an attack can do, as data: the runner and the sanity checks read this, never an attack's name.
+struct AttackCapabilities {
+  Norm norm = Norm::Linf;        // the threat model it works in
+  bool iterative = false;        // several gradient steps: more iterations make it stronger
+  bool targeted = false;         // has a targeted mode
+  bool needs_gradients = true;   // white-box: input gradients
+  bool query_based = false;      // black-box: model scores only
+  bool randomized = false;       // draws from the per-sample seeds (random starts)
+};
+
+// Values for the options a spec leaves out: the command line's --steps, --alpha, --restarts, ... flags.
+struct AttackDefaults {
+  int steps = 10;
+  Fraction alpha_linf{2.0 / 255.0, "2/255"};  // absolute Linf step
+  Fraction rel_alpha_l2{0.2, "0.2"};           // L2 step relative to eps (torchattacks: 0.2 at eps 1.0)
+  int restarts = 1;
+  bool random_start = true;
+  bool early_stop = true;
+  LossKind loss = LossKind::CrossEntropy;
+};
+
+// The common hyper-parameters a report records for a configured attack at one eps.
+struct AttackSettings {
+  int steps = 0, restarts = 0;
+  double alpha = 0;
+  bool random_start = false, early_stop = false;
+  LossKind loss = LossKind::CrossEntropy;
+};
+
+// One batch to attack: targets undefined for an untargeted attack; one seed per sample (see common/seed.h).
+struct AttackBatch {
+  torch::Tensor x, labels, targets;
+  std::vector<uint64_t> seeds;
+};
+
+// An attack with its own options bound (made from a spec by make_attack).
+class Attack {
+ public:
+  virtual ~Attack() = default;
+  // The canonical spec: make_attack(spec()) configures an identical attack.
+  virtual std::string spec() const = 0;
+  virtual const AttackCapabilities& capabilities() const = 0;
+  virtual AttackSettings settings(double eps) const = 0;
+  // Attacks the batch at radius eps. check_final false: the caller re-checks predictions at x_adv itself, so the
+  // attack may skip its last forward pass (`broken` then covers every iterate but the last one).
+  virtual AttackOutput run(const Model& model, const AttackBatch& batch, double eps, bool check_final) const = 0;
+  // The same attack with twice the iterations; null for attacks without iterations.
+  virtual std::unique_ptr<Attack> with_doubled_iterations() const { return nullptr; }
+};
+
+using AttackFactory = std::unique_ptr<Attack> (*)(const AttackSpec& spec, const AttackDefaults& defaults);
+
+// One row of the attack table.
 struct AttackInfo {
   std::string name;  // "fgsm" | "pgd" | "pgd-l2"
-  Norm norm;
-  bool iterative;          // uses steps / alpha / restarts / random start
-  bool supports_targeted;
+  AttackCapabilities capabilities;
   std::string description;
-  AttackFunction run;
+  AttackFunction run;  // the computation on explicit options (tests, benchmarks)
+  AttackFactory make;  // the configured attack from a spec
 };
 
 const std::vector<AttackInfo>& attack_table();
 // Throws UsageError listing the valid names.
 const AttackInfo& find_attack(const std::string& name);
+// Parses a spec ("pgd:steps=20,alpha=1/255") and configures the attack; options it leaves out come from
+// `defaults`. Throws UsageError naming the spec's problem.
+std::unique_ptr<Attack> make_attack(const std::string& spec, const AttackDefaults& defaults = {});
 
 // Per-batch mean loss that the attack ascends (logits [N, K], labels/targets int64 [N]).
 torch::Tensor attack_objective(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& targets,

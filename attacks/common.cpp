@@ -2,6 +2,7 @@
 #include "attacks/attack.h"
 
 #include "common/error.h"
+#include "common/seed.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/DistributionsHelper.h>
@@ -9,13 +10,6 @@
 
 namespace questbench {
 namespace {
-
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 // max over classes other than `cls` of the logits.
 torch::Tensor max_other(const torch::Tensor& logits, const torch::Tensor& cls) {
@@ -63,7 +57,7 @@ torch::Tensor random_start_delta(Norm norm, double eps, const std::vector<int64_
   float* data = out.data_ptr<float>();
   std::vector<double> gaussian(static_cast<size_t>(d + 2));
   for (int64_t i = 0; i < n; ++i) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(sample_seeds[i], restart));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(keyed_seed(sample_seeds[i], "restart", restart));
     auto* impl = gen.get<at::CPUGeneratorImpl>();
     float* row = data + i * d;
     if (norm == Norm::Linf) {
@@ -91,7 +85,7 @@ torch::Tensor random_targets(const torch::Tensor& labels, int64_t num_classes, c
   auto y = labels.to(torch::kCPU);
   auto out = torch::empty_like(y);
   for (int64_t i = 0; i < y.size(0); ++i) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(sample_seeds[i], 0x7A26E7ULL));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(keyed_seed(sample_seeds[i], "random-target"));
     const int64_t r = torch::randint(0, num_classes - 1, {1}, gen, torch::kLong).item<int64_t>();
     const int64_t label = y[i].item<int64_t>();
     out[i] = r >= label ? r + 1 : r;  // uniform over the other classes

@@ -1,6 +1,7 @@
 // FGSM (Goodfellow et al. 2015), Linf: x_adv = clamp(x + eps·sign(∇x loss), 0, 1). One gradient
 // evaluation; no random start. Same formula as torchattacks.FGSM (bit-identical for one call on the same batch).
 #include "attacks/attack.h"
+#include "attacks/gradient_attack.h"
 
 #include <torch/torch.h>
 
@@ -34,6 +35,11 @@ AttackOutput run_fgsm(const Model& model, const torch::Tensor& x, const torch::T
     out.broken = adv_broken;
   }
   return out;
+}
+
+// Options: loss, early_stop (the step is the whole radius, no random start).
+std::unique_ptr<Attack> make_fgsm(const AttackSpec& spec, const AttackDefaults& defaults) {
+  return make_gradient_attack(find_attack("fgsm"), {}, spec, defaults);
 }
 
 }  // namespace questbench

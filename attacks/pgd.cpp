@@ -1,6 +1,7 @@
 // PGD (Madry et al. 2018): projected gradient ascent in the Linf or L2 ball, with random start,
 // restarts and per-sample early stop. Formulas follow torchattacks 3.5.1 PGD / PGDL2 (see attack.h).
 #include "attacks/attack.h"
+#include "attacks/gradient_attack.h"
 
 #include "common/error.h"
 
@@ -93,6 +94,16 @@ AttackOutput run_pgd_linf(const Model& model, const torch::Tensor& x, const torc
 AttackOutput run_pgd_l2(const Model& model, const torch::Tensor& x, const torch::Tensor& labels, const torch::Tensor& targets,
                         const AttackConfig& config, const std::vector<uint64_t>& sample_seeds) {
   return pgd_loop(Norm::L2, model, x, labels, targets, config, sample_seeds);
+}
+
+// Options: steps, alpha (absolute), restarts, random_start, loss, early_stop.
+std::unique_ptr<Attack> make_pgd_linf(const AttackSpec& spec, const AttackDefaults& defaults) {
+  return make_gradient_attack(find_attack("pgd"), {true, true, false, true, true}, spec, defaults);
+}
+
+// Options: steps, rel_alpha (step relative to eps), restarts, random_start, loss, early_stop.
+std::unique_ptr<Attack> make_pgd_l2(const AttackSpec& spec, const AttackDefaults& defaults) {
+  return make_gradient_attack(find_attack("pgd-l2"), {true, false, true, true, true}, spec, defaults);
 }
 
 }  // namespace questbench

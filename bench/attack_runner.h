@@ -1,56 +1,51 @@
-// The adversarial sweep: models x attacks x eps over the same samples, with AutoAttack-style robust
-// accuracy (clean-correct and never broken), worst case over attacks, built-in sanity checks,
-// per-cell journaling for --resume, and optional saving of adversarial examples as float32 .npy.
+// The adversarial sweep: models x attack specs x eps over one sample range, with AutoAttack-style robust
+// accuracy (clean-correct and never broken), the worst case over attacks, built-in sanity checks, per-cell
+// journaling for --resume, and optional saving of adversarial examples as float32 .npy.
 #pragma once
 
 #include "attacks/attack.h"
+#include "bench/engine.h"
 #include "datasets/dataset.h"
 #include "models/model.h"
 #include "reports/report.h"
 
-#include <functional>
 #include <string>
 #include <vector>
 
 namespace questbench {
 
-struct EpsValue {
-  double value = 0;
-  std::string text;  // as written: "8/255", "0.5"
-};
-
-// Parses "0,1/255,2/255,0.03": fractions or decimals, each in [0, 1]; throws UsageError naming the bad item.
-std::vector<EpsValue> parse_eps_list(const std::string& text, const std::string& option, double max_value);
+// Parses "0,1/255,2/255,0.03": fractions or decimals in [0, max_value], none twice; throws UsageError naming the
+// bad item.
+std::vector<Fraction> parse_eps_list(const std::string& text, const std::string& option, double max_value);
 
 struct AttackSweepOptions {
-  std::vector<std::string> attacks = {"fgsm", "pgd"};
-  std::vector<EpsValue> eps_linf, eps_l2;
-  int steps = 10;
-  double alpha_linf = 2.0 / 255.0;  // absolute step for Linf attacks
-  double rel_alpha_l2 = 0.2;        // L2 step = rel_alpha_l2 * eps (torchattacks: 0.2 at eps 1.0)
-  int restarts = 1;
-  bool random_start = true;
-  bool early_stop = true;
-  LossKind loss = LossKind::CrossEntropy;
+  std::vector<std::string> attacks = {"fgsm", "pgd"};  // specs, e.g. "pgd:steps=20,alpha=1/255"
+  AttackDefaults defaults;                              // options the specs leave out
+  std::vector<Fraction> eps_linf, eps_l2;               // radii per norm (each attack runs those of its norm)
   std::string targeted;            // "" | "least-likely" | "random" | path to an int64 targets .npy
   uint64_t seed = 0;
   int64_t batch_size = 256;
-  int64_t count = 0;               // evaluated samples: [0, count)
-  bool sanity_checks = true;       // runs the extra probes (large eps, doubled steps)
+  SampleRange range;               // the evaluated samples
+  bool sanity_checks = true;       // runs the extra probes (large eps, doubled iterations)
   std::string save_adv_dir;
   std::string journal_path;        // "" disables journaling
   bool resume = false;
 };
 
-// Runs the sweep. `progress` receives one-line status updates.
 AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& dataset, const AttackSweepOptions& options,
-                              const std::function<void(const std::string&)>& progress);
+                              Reporter& reporter);
 
-// The sanity checks over finished cells (exposed for tests).
+// The per-model checks over finished cells (exposed for tests): eps 0 equals clean, perturbations within eps,
+// robustness monotone in eps, iterative attacks not weaker than single-step ones, no all-zero gradients.
 std::vector<SanityCheck> check_attack_cells(const std::string& model, const CleanResult& clean,
                                             const std::vector<AttackCell>& cells);
+// The probes that attack again (a large radius must reach chance; doubling an iterative attack's iterations
+// must not move robust accuracy by a point). `read` gives batches of the dataset.
+std::vector<SanityCheck> attack_probes(const Model& model, const Dataset& dataset, const CleanResult& clean,
+                                       const std::vector<AttackCell>& cells, const std::vector<std::unique_ptr<Attack>>& attacks,
+                                       const AttackSweepOptions& options);
 
-// Per-sample seed from (run seed, sample index, attack, eps).
-uint64_t attack_sample_seed(uint64_t run_seed, int64_t sample, const std::string& attack, double eps);
+// The worst case over attacks per model, norm and eps: robust only if robust under every attack there.
+std::vector<WorstCaseCell> worst_case_cells(const std::vector<AttackCell>& cells);
 
 }  // namespace questbench

@@ -1,65 +1,23 @@
 #include "bench/corruption_runner.h"
 
-#include "bench/evaluate.h"
-#include "bench/journal.h"
 #include "common/device.h"
 #include "common/error.h"
-#include "common/sha256.h"
 #include "reports/corruption_metrics.h"
 #include "reports/format.h"
 
 #include <torch/torch.h>
 
-#include <chrono>
-#include <cstdio>
-#include <map>
-#include <sstream>
-
 namespace questbench {
 namespace {
 
-std::string corruption_cell_key(const std::string& model, const std::string& corruption, int severity) {
-  return model + "|" + corruption + "|" + std::to_string(severity);
-}
+std::string corruption_cell_key(const CorruptionCell& c) { return c.model + "|" + c.corruption + "|" + std::to_string(c.severity); }
 
-// Everything that determines the results; a journal made under another fingerprint is refused.
-std::string corruption_run_fingerprint(const std::vector<Model>& models, const Dataset* clean, bool generated,
-                            const CorruptionSweepOptions& o, const std::string& precorrupted_root) {
-  std::ostringstream s;
-  for (const auto& m : models) s << m.name() << ":" << m.info().sha256 << ":" << m.info().attention << ";";
-  s << (clean ? clean->fingerprint() : "-") << ";generated=" << generated << ";root=" << precorrupted_root
-    << ";n=" << o.count << ";seed=" << o.seed << ";table=" << corruption_table_name(o.corruption.table)
-    << ";q=" << o.corruption.quantize << ";jpeg=" << o.corruption.imagenet_c_jpeg << ";frost=" << o.corruption.frost_dir
-    << ";corruptions=";
-  for (const auto& c : o.corruptions) s << c << ",";
-  s << ";severities=";
-  for (int v : o.severities) s << v << ",";
-  Sha256 h;
-  const auto text = s.str();
-  h.update(text.data(), text.size());
-  return h.hex_digest();
-}
+struct StageSeconds {
+  double read = 0, corrupt = 0, inference = 0;
+};
 
-// Per-sample correctness of one batch of logits: appended to `mask`, returns the number correct.
-int64_t append_correct(std::vector<uint8_t>& mask, const torch::Tensor& logits, const torch::Tensor& labels) {
-  QB_CHECK(torch::isfinite(logits).all().item<bool>(), "model produced NaN or Inf logits");
-  auto correct = (logits.argmax(1) == labels.to(logits.device())).to(torch::kCPU).to(torch::kByte).contiguous();
-  const auto* c = correct.data_ptr<uint8_t>();
-  int64_t sum = 0;
-  for (int64_t i = 0; i < correct.numel(); ++i) {
-    mask.push_back(c[i]);
-    sum += c[i];
-  }
-  return sum;
-}
-
-}  // namespace
-
-CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Dataset* clean,
-                                      const CellDatasetOpener& precorrupted, const CorruptionSweepOptions& o,
-                                      const std::function<void(const std::string&)>& progress) {
+void validate(const std::vector<Model>& models, const Dataset* clean, bool generated, const CorruptionSweepOptions& o) {
   QB_CHECK(!models.empty(), "corruption benchmark: no models");
-  const bool generated = !precorrupted;
   QB_CHECK(!generated || clean, "corruption benchmark: generating corruptions needs a clean data set");
   QB_USAGE_CHECK(!o.corruptions.empty(), "corruption benchmark: no corruptions selected");
   QB_USAGE_CHECK(!o.severities.empty(), "corruption benchmark: no severities selected");
@@ -70,152 +28,107 @@ CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Da
   for (const auto& m : models) baseline_is_model |= m.name() == o.baseline;
   QB_USAGE_CHECK(o.baseline.empty() || o.baseline == "alexnet-imagenet" || baseline_is_model,
                  "--baseline '" << o.baseline << "': not one of the models' names nor alexnet-imagenet");
-  const auto device = models[0].device();
   for (const auto& m : models)
-    QB_CHECK(m.device() == device, "corruption benchmark: models must be on one device");
-  HostToDevice to_device(device);
+    QB_CHECK(m.device() == models[0].device(), "corruption benchmark: models must be on one device");
+}
 
-  c10::InferenceMode inference_mode;
-  CorruptionReport report;
-  std::map<std::string, CleanResult> journal_clean;
-  std::map<std::string, CorruptionCell> journal_cells;
-  RunJournal journal;
-  journal.open(o.journal_path, corruption_run_fingerprint(models, clean, generated, o, o.precorrupted_root), o.resume, [&](const std::string& line) {
-    if (line.rfind("{\"clean\"", 0) == 0) {
-      auto [model, result] = clean_result_from_json_line(line, o.journal_path);
-      journal_clean[model] = result;
-    } else {
-      auto cell = corruption_cell_from_json_line(line, o.journal_path);
-      journal_cells[corruption_cell_key(cell.model, cell.corruption, cell.severity)] = cell;
-    }
-  });
-  double read_s = 0, corrupt_s = 0, inference_s = 0;
-  const auto started = Clock::now();
-  int64_t images_done = 0;
-  const int64_t total_cells = static_cast<int64_t>(o.corruptions.size() * o.severities.size());
-  int64_t cells_done = 0;
+std::string fingerprint(const std::vector<Model>& models, const Dataset* clean, bool generated, const CorruptionSweepOptions& o) {
+  Fingerprint f(models);
+  f.add("data", clean ? clean->fingerprint() : "-").add("generated", generated).add("root", o.precorrupted_root);
+  f.add("begin", o.range.begin).add("end", o.range.end).add("seed", o.seed);
+  f.add("table", corruption_table_name(o.corruption.table)).add("q", o.corruption.quantize).add("jpeg", o.corruption.imagenet_c_jpeg);
+  f.add("frost", o.corruption.frost_dir).add_list("corruptions", o.corruptions).add_list("severities", o.severities);
+  return f.hex();
+}
 
-  // Clean images: read once (kept in memory when they fit, so every generated cell reuses them).
-  const int64_t clean_count = clean ? (o.count > 0 ? std::min(o.count, clean->size()) : clean->size()) : 0;
-  std::vector<Batch> cache;
-  if (clean && generated) {
+// The clean images of the range: read once and kept when they fit (every generated cell reuses them).
+class CleanImages {
+ public:
+  CleanImages(const Dataset* clean, const SampleRange& range, const CorruptionSweepOptions& o, bool keep, StageSeconds& seconds)
+      : clean_(clean), range_(range), batch_size_(o.batch_size), seconds_(seconds) {
+    if (!clean || !keep) return;
     const auto shape = clean->image_shape();
-    const int64_t bytes = clean_count * shape.channels * shape.height * shape.width * 4;
-    if (bytes <= o.cache_bytes) {
-      const auto t = Clock::now();
-      for (int64_t b = 0; b < clean_count; b += o.batch_size) cache.push_back(clean->read(b, std::min(clean_count, b + o.batch_size)));
-      read_s += seconds_since(t);
-    }
-  }
-  auto clean_batch = [&](int64_t b, int64_t e) -> Batch {
-    if (!cache.empty()) return cache[static_cast<size_t>(b / o.batch_size)];
+    if (range.size() * shape.channels * shape.height * shape.width * 4 > o.cache_bytes) return;
     const auto t = Clock::now();
-    Batch batch = clean->read(b, e);
-    read_s += seconds_since(t);
+    for_each_batch(range, batch_size_, [&](int64_t b, int64_t e) { cache_.push_back(clean->read(b, e)); });
+    seconds_.read += seconds_since(t);
+  }
+  Batch read(int64_t b, int64_t e) {
+    if (!cache_.empty()) return cache_[static_cast<size_t>((b - range_.begin) / batch_size_)];
+    const auto t = Clock::now();
+    Batch batch = clean_->read(b, e);
+    seconds_.read += seconds_since(t);
     return batch;
-  };
-
-  std::vector<CleanResult> clean_results(models.size());
-  if (clean) {
-    std::vector<size_t> todo;
-    for (size_t m = 0; m < models.size(); ++m) {
-      if (journal_clean.count(models[m].name())) clean_results[m] = journal_clean[models[m].name()];
-      else todo.push_back(m);
-    }
-    if (!todo.empty()) {
-      for (int64_t b = 0; b < clean_count; b += o.batch_size) {
-        Batch batch = clean_batch(b, std::min(clean_count, b + o.batch_size));
-        auto x = to_device(batch.x);
-        for (size_t m : todo) {
-          const auto t = Clock::now();
-          accumulate_clean(clean_results[m], models[m].logits(x), batch.y, clean->num_classes());
-          inference_s += seconds_since(t);
-        }
-      }
-      for (size_t m : todo) {
-        finalize_clean(clean_results[m]);
-        journal.append(clean_result_to_json_line(models[m].name(), clean_results[m]));
-      }
-    }
   }
 
-  std::vector<CorruptionCell> cells;  // cell-major while running; reordered model-major below
-  for (const auto& name : o.corruptions) {
-    const auto& info = find_corruption(name);
-    for (int severity : o.severities) {
-      std::vector<size_t> todo;
-      std::vector<CorruptionCell> fresh(models.size());
-      for (size_t m = 0; m < models.size(); ++m) {
-        auto it = journal_cells.find(corruption_cell_key(models[m].name(), name, severity));
-        if (it != journal_cells.end()) {
-          fresh[m] = it->second;
-        } else {
-          todo.push_back(m);
-          fresh[m].model = models[m].name();
-          fresh[m].corruption = name;
-          fresh[m].group = info.group;
-          fresh[m].severity = severity;
-        }
-      }
-      if (!todo.empty()) {
-        std::unique_ptr<Dataset> cell_data;
-        int64_t n = clean_count;
-        if (!generated) {
-          cell_data = precorrupted(name, severity);
-          n = o.count > 0 ? std::min(o.count, cell_data->size()) : cell_data->size();
-          if (clean)
-            QB_CHECK(cell_data->num_classes() <= clean->num_classes() || clean->num_classes() == 0,
-                     cell_data->description() << ": has " << cell_data->num_classes() << " classes, the clean set "
-                                              << clean->num_classes());
-        }
-        QB_CHECK(n > 0, "corruption " << name << " severity " << severity << ": no samples");
-        for (int64_t b = 0; b < n; b += o.batch_size) {
-          const int64_t e = std::min(n, b + o.batch_size);
-          torch::Tensor x, y;
-          if (generated) {
-            Batch batch = clean_batch(b, e);
-            const auto t = Clock::now();
-            x = corrupt(to_device(batch.x), name, severity, image_seeds(o.seed, b, e - b), o.corruption);
-            synchronize(device);  // the corruption's kernels are counted in corrupt_s, not in inference_s
-            corrupt_s += seconds_since(t);
-            y = batch.y;
-          } else {
-            const auto t = Clock::now();
-            Batch batch = cell_data->read(b, e);
-            read_s += seconds_since(t);
-            x = to_device(batch.x);
-            y = batch.y;
-          }
-          for (size_t m : todo) {
-            const auto t = Clock::now();
-            fresh[m].correct += append_correct(fresh[m].correct_mask, models[m].logits(x), y);
-            const double dt = seconds_since(t);
-            inference_s += dt;
-            fresh[m].seconds += dt;
-          }
-          images_done += e - b;
-          const double elapsed = seconds_since(started);
-          const double done = cells_done + static_cast<double>(e) / n;
-          char line[220];
-          std::snprintf(line, sizeof line, "corruption cells %lld/%lld (%s severity %d) %.0f images/s ETA %.0f s",
-                        static_cast<long long>(cells_done), static_cast<long long>(total_cells), name.c_str(), severity,
-                        images_done / std::max(elapsed, 1e-9), elapsed / std::max(done, 1e-9) * (total_cells - done));
-          progress(line);
-        }
-        for (size_t m : todo) {
-          auto& c = fresh[m];
-          c.n = n;
-          c.accuracy = static_cast<double>(c.correct) / static_cast<double>(n);
-          c.error = 1.0 - c.accuracy;
-          journal.append(corruption_cell_to_json_line(c));
-        }
-      }
-      cells.insert(cells.end(), fresh.begin(), fresh.end());
-      ++cells_done;
-    }
-  }
-  progress("");
+ private:
+  const Dataset* clean_;
+  SampleRange range_;
+  int64_t batch_size_;
+  StageSeconds& seconds_;
+  std::vector<Batch> cache_;
+};
 
+// Per-sample correctness of one batch of logits appended to the cell.
+void add_batch(CorruptionCell& cell, const torch::Tensor& logits, const torch::Tensor& labels) {
+  QB_CHECK(torch::isfinite(logits).all().item<bool>(), "model produced NaN or Inf logits");
+  auto correct = (logits.argmax(1) == labels.to(logits.device())).to(torch::kCPU).to(torch::kByte).contiguous();
+  const auto* c = correct.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < correct.numel(); ++i) {
+    cell.correct_mask.push_back(c[i]);
+    cell.correct += c[i];
+  }
+}
+
+// Where one cell's images come from: corrupted on the fly from the clean images, or read from its own data set.
+struct CellSource {
+  CleanImages* clean = nullptr;
+  std::unique_ptr<Dataset> data;
+};
+
+// One (corruption, severity) cell: each batch is made once and fed to every model of `todo`.
+void run_corruption_cell(const std::vector<Model>& models, const std::vector<size_t>& todo, std::vector<CorruptionCell>& cells,
+                         CellSource& source, const SampleRange& range, const CorruptionSweepOptions& o, HostToDevice& to_device,
+                         StageSeconds& seconds, ProgressMeter& meter) {
+  const auto& name = cells[todo[0]].corruption;
+  const int severity = cells[todo[0]].severity;
+  const std::string label = name + " severity " + std::to_string(severity);
+  for_each_batch(range, o.batch_size, [&](int64_t b, int64_t e) {
+    torch::Tensor x, y;
+    if (source.clean) {
+      Batch batch = source.clean->read(b, e);
+      const auto t = Clock::now();
+      x = corrupt(to_device(batch.x), name, severity, image_seeds(o.seed, b, e - b), o.corruption);
+      synchronize(to_device.device());  // the corruption's kernels are counted in corrupt, not in inference
+      seconds.corrupt += seconds_since(t);
+      y = batch.y;
+    } else {
+      const auto t = Clock::now();
+      Batch batch = source.data->read(b, e);
+      seconds.read += seconds_since(t);
+      x = to_device(batch.x);
+      y = batch.y;
+    }
+    for (size_t m : todo) {
+      const auto t = Clock::now();
+      add_batch(cells[m], models[m].logits(x), y);
+      const double dt = seconds_since(t);
+      seconds.inference += dt;
+      cells[m].seconds += dt;
+    }
+    meter.update(label, static_cast<double>(e - range.begin) / range.size(), e - b);
+  });
+  for (size_t m : todo) {
+    auto& c = cells[m];
+    c.n = range.size();
+    c.accuracy = static_cast<double>(c.correct) / static_cast<double>(c.n);
+    c.error = 1.0 - c.accuracy;
+  }
+}
+
+void fill_report(CorruptionReport& report, const std::vector<Model>& models, const Dataset* clean, bool generated,
+                 const std::vector<CleanResult>& clean_results, const std::vector<CorruptionCell>& cells,
+                 const CorruptionSweepOptions& o) {
   report.config.source = generated ? "generated" : o.precorrupted_format;
   report.config.corruptions = o.corruptions;
   report.config.severities = o.severities;
@@ -227,7 +140,7 @@ CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Da
     report.config.table = corruption_table_name(resolve_table(o.corruption.table, shape.height, shape.width));
     report.config.frost = o.corruption.frost_dir.empty() ? "procedural" : "files";
   }
-  for (size_t m = 0; m < models.size(); ++m) {
+  for (size_t m = 0; m < models.size(); ++m) {  // cells ran cell-major; reports list them model-major
     report.models.push_back(models[m].info());
     report.clean.push_back(clean_results[m]);
     for (const auto& c : cells)
@@ -244,9 +157,71 @@ CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Da
   for (size_t m = 0; m < models.size(); ++m)
     report.summaries.push_back(
         summarize_corruptions(models[m].name(), clean_results[m], report.cells, have_baseline ? &baseline : nullptr));
-  report.context.stage_seconds["read"] = read_s;
-  report.context.stage_seconds["corrupt"] = corrupt_s;
-  report.context.stage_seconds["inference"] = inference_s;
+}
+
+}  // namespace
+
+CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Dataset* clean,
+                                      const CellDatasetOpener& precorrupted, const CorruptionSweepOptions& o,
+                                      Reporter& reporter) {
+  const bool generated = !precorrupted;
+  validate(models, clean, generated, o);
+  const SampleRange clean_range = clean ? o.range.clipped(clean->size()) : SampleRange{};
+  if (clean) check_range(clean_range, clean->size(), "corruption benchmark");
+  HostToDevice to_device(models[0].device());
+  c10::InferenceMode inference_mode;
+  CellJournal<CorruptionCell> journal(corruption_cell_from_json_line, corruption_cell_key);
+  journal.open(o.journal_path, fingerprint(models, clean, generated, o), o.resume);
+
+  StageSeconds seconds;
+  CleanImages clean_images(clean, clean_range, o, generated, seconds);
+  std::vector<CleanResult> clean_results(models.size());
+  if (clean)
+    clean_results = clean_pass(models, [&](int64_t b, int64_t e) { return clean_images.read(b, e); }, clean_range, o.batch_size,
+                               clean->num_classes(), journal, null_reporter(), &seconds.inference);
+
+  std::vector<CorruptionCell> cells;  // cell-major while running
+  ProgressMeter meter(reporter, "corruption", static_cast<int64_t>(o.corruptions.size() * o.severities.size()), clean_range.size());
+  for (const auto& name : o.corruptions) {
+    for (int severity : o.severities) {
+      std::vector<size_t> todo;
+      std::vector<CorruptionCell> fresh(models.size());
+      for (size_t m = 0; m < models.size(); ++m) {
+        fresh[m].model = models[m].name();
+        fresh[m].corruption = name;
+        fresh[m].group = find_corruption(name).group;
+        fresh[m].severity = severity;
+        if (const auto* kept = journal.cell(corruption_cell_key(fresh[m]))) fresh[m] = *kept;
+        else todo.push_back(m);
+      }
+      if (!todo.empty()) {
+        CellSource source;
+        SampleRange range = clean_range;
+        if (generated) {
+          source.clean = &clean_images;
+        } else {
+          source.data = precorrupted(name, severity);
+          range = o.range.clipped(source.data->size());
+          if (clean)
+            QB_CHECK(source.data->num_classes() <= clean->num_classes() || clean->num_classes() == 0,
+                     source.data->description() << ": has " << source.data->num_classes() << " classes, the clean set "
+                                                << clean->num_classes());
+        }
+        QB_CHECK(range.size() > 0, "corruption " << name << " severity " << severity << ": no samples");
+        run_corruption_cell(models, todo, fresh, source, range, o, to_device, seconds, meter);
+        for (size_t m : todo) journal.add_cell(fresh[m], corruption_cell_to_json_line(fresh[m]));
+      }
+      cells.insert(cells.end(), fresh.begin(), fresh.end());
+      meter.cell_done();
+    }
+  }
+  meter.end();
+
+  CorruptionReport report;
+  fill_report(report, models, clean, generated, clean_results, cells, o);
+  report.context.stage_seconds["read"] = seconds.read;
+  report.context.stage_seconds["corrupt"] = seconds.corrupt;
+  report.context.stage_seconds["inference"] = seconds.inference;
   return report;
 }
 

@@ -1,10 +1,11 @@
-// The corruption benchmark: models x corruptions x severities over the same images. Each (corruption,
+// The corruption benchmark: models x corruptions x severities over one sample range. Each (corruption,
 // severity) cell is computed once per batch and fed to every model (paired evaluation); cells are either
-// generated on the fly from a clean data set (per-image seeds image_seeds(seed, index), the same images
+// generated on the fly from a clean data set (per-image seeds sample_seed(seed, index), the same images
 // `questbench corrupt --dataset` writes) or read from pre-corrupted data (CIFAR-10-C / ImageNet-C folders).
 // Finished (model, corruption, severity) cells are journaled for --resume.
 #pragma once
 
+#include "bench/engine.h"
 #include "corruptions/corrupt.h"
 #include "datasets/dataset.h"
 #include "models/model.h"
@@ -23,7 +24,7 @@ struct CorruptionSweepOptions {
   CorruptionOptions corruption;              // table, quantization, JPEG, frost (generated cells only)
   uint64_t seed = 0;
   int64_t batch_size = 256;
-  int64_t count = 0;                         // samples [0, count) of the clean set and of every cell (0: all)
+  SampleRange range;                         // of the clean set and of every cell (end 0: all samples)
   std::string baseline;                      // a model name, "alexnet-imagenet", or "" (no CE)
   std::string journal_path;                  // "" disables journaling
   bool resume = false;
@@ -39,6 +40,6 @@ using CellDatasetOpener = std::function<std::unique_ptr<Dataset>(const std::stri
 // and no relative CE). report.context.stage_seconds gets "read", "corrupt" and "inference".
 CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Dataset* clean,
                                       const CellDatasetOpener& precorrupted, const CorruptionSweepOptions& options,
-                                      const std::function<void(const std::string&)>& progress);
+                                      Reporter& reporter);
 
 }  // namespace questbench

@@ -1,6 +1,9 @@
 #include "bench/training.h"
 
+#include "bench/engine.h"
+
 #include "common/error.h"
+#include "common/seed.h"
 #include "common/files.h"
 #include "reports/format.h"
 
@@ -16,7 +19,7 @@ namespace questbench {
 namespace {
 
 at::Generator epoch_generator(uint64_t seed, int epoch) {
-  return at::make_generator<at::CPUGeneratorImpl>(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) * 7919ULL + 1);
+  return at::make_generator<at::CPUGeneratorImpl>(epoch_seed(seed, epoch));
 }
 
 double learning_rate_at(const TrainOptions& o, int64_t step, int64_t total_steps, int64_t warmup_steps) {
@@ -116,7 +119,7 @@ std::pair<std::vector<double>, std::vector<double>> channel_statistics(const Dat
 
 TrainResult train_vit(const TrainOptions& o, const Dataset& train, const Dataset& test, torch::Device device,
                       const std::function<void(const std::vector<EpochRecord>&)>& on_epoch,
-                      const std::function<void(const std::string&)>& progress) {
+                      Reporter& reporter) {
   validate(o.config);
   QB_USAGE_CHECK(o.epochs > 0, "--epochs must be positive, got " << o.epochs);
   QB_USAGE_CHECK(o.learning_rate > 0 && std::isfinite(o.learning_rate), "--lr must be positive and finite");
@@ -129,7 +132,6 @@ TrainResult train_vit(const TrainOptions& o, const Dataset& train, const Dataset
   const int64_t n_test = o.test_limit > 0 ? std::min(o.test_limit, test.size()) : test.size();
   QB_CHECK(n_train > 0, "the training set is empty");
 
-  progress("loading data");
   Batch train_all = train.read(0, n_train);
   Batch test_all = test.read(0, n_test);
   auto x_train = train_all.x.to(device), y_train = train_all.y.to(device);
@@ -197,6 +199,8 @@ TrainResult train_vit(const TrainOptions& o, const Dataset& train, const Dataset
     const auto epoch_started = std::chrono::steady_clock::now();
     auto generator = epoch_generator(o.seed, epoch);
     auto order = torch::randperm(n_train, generator, torch::TensorOptions().dtype(torch::kLong)).to(device);
+    ProgressMeter meter(reporter, "train", 1, n_train);
+    int64_t images_since_update = 0;
     double loss_sum = 0, lr = 0;
     int64_t correct = 0;
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
@@ -216,14 +220,14 @@ TrainResult train_vit(const TrainOptions& o, const Dataset& train, const Dataset
       QB_CHECK(std::isfinite(loss_value), "training diverged: loss is " << loss_value << " at epoch " << epoch + 1
                                                                         << " step " << s + 1 << " (lower --lr?)");
       loss_sum += loss_value * idx.size(0);
+      images_since_update += idx.size(0);
       correct += (logits.detach().argmax(1) == y).sum().item<int64_t>();
       if (s % 20 == 0 || s + 1 == steps_per_epoch) {
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_started).count();
-        char line[200];
-        std::snprintf(line, sizeof line, "epoch %d/%d step %lld/%lld loss %.4f lr %.2e %.0f img/s", epoch + 1, o.epochs,
-                      static_cast<long long>(s + 1), static_cast<long long>(steps_per_epoch), loss_value, lr,
-                      (s + 1) * o.batch_size / std::max(seconds, 1e-9));
-        progress(line);
+        char line[120];
+        std::snprintf(line, sizeof line, "epoch %d/%d step %lld/%lld loss %.4f lr %.2e", epoch + 1, o.epochs,
+                      static_cast<long long>(s + 1), static_cast<long long>(steps_per_epoch), loss_value, lr);
+        meter.update(line, static_cast<double>(s + 1) / steps_per_epoch, images_since_update);
+        images_since_update = 0;
       }
     }
     EpochRecord record;
@@ -244,7 +248,7 @@ TrainResult train_vit(const TrainOptions& o, const Dataset& train, const Dataset
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_started).count();
     result.epochs.push_back(record);
     if (!o.state_path.empty()) save_state(o.state_path, model, optimizer, epoch + 1, config_json, result.epochs);
-    progress("");
+    meter.end();
     on_epoch(result.epochs);
   }
   model->eval();

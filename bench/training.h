@@ -6,6 +6,7 @@
 // a generator seeded from (seed, epoch), so a run resumed after epoch e continues exactly as it would have.
 #pragma once
 
+#include "bench/reporter.h"
 #include "datasets/dataset.h"
 #include "models/vit.h"
 #include "reports/report.h"
@@ -40,10 +41,9 @@ struct TrainResult {
 };
 
 // Trains on `train`, evaluates on `test` after every epoch. `on_epoch` is called after each epoch with
-// the records so far (e.g. to write the log); `progress` receives one-line status updates.
+// the records so far (e.g. to write the log); `reporter` gets the progress of each epoch.
 TrainResult train_vit(const TrainOptions& options, const Dataset& train, const Dataset& test, torch::Device device,
-                      const std::function<void(const std::vector<EpochRecord>&)>& on_epoch,
-                      const std::function<void(const std::string&)>& progress);
+                      const std::function<void(const std::vector<EpochRecord>&)>& on_epoch, Reporter& reporter);
 
 // Per-channel mean and std of a data set's first `count` images (population std), for --mean/--std defaults.
 std::pair<std::vector<double>, std::vector<double>> channel_statistics(const Dataset& data, int64_t count);

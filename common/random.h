@@ -1,7 +1,7 @@
 // The two small generators the project's seeded streams are built from (header-only, no state of their own):
 // splitmix64 (Steele, Lea & Flood 2014), which also seeds, and the xoshiro256 state transition (Blackman &
 // Vigna 2018) with its ++ and ** outputs. reports/stats.h's StatsRng uses xoshiro256**, the corruptions'
-// DrawStream xoshiro256++; corrupt()'s image seeds and stats' derive_seed hash with splitmix64.
+// DrawStream xoshiro256++; common/seed.h derives every seed (sample seeds through splitmix64).
 #pragma once
 
 #include <cstdint>

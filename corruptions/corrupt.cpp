@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "common/random.h"
+#include "common/seed.h"
 #include "corruptions/ops.h"
 
 #include <ATen/Parallel.h>
@@ -43,19 +44,13 @@ CorruptionTable resolve_table(CorruptionTable table, int64_t height, int64_t wid
 }
 
 uint64_t corruption_stream_seed(uint64_t image_seed, const std::string& name, int severity) {
-  uint64_t h = 1469598103934665603ULL ^ image_seed;
-  for (char ch : name) h = (h ^ static_cast<uint8_t>(ch)) * 1099511628211ULL;
-  h = (h ^ static_cast<uint64_t>(severity)) * 1099511628211ULL;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
+  return keyed_seed(image_seed, name, static_cast<uint8_t>(severity));
 }
 
 std::vector<uint64_t> image_seeds(uint64_t run_seed, int64_t first_index, int64_t count) {
   std::vector<uint64_t> seeds;
   seeds.reserve(static_cast<size_t>(std::max<int64_t>(count, 0)));
-  for (int64_t i = 0; i < count; ++i) seeds.push_back(splitmix64(splitmix64(run_seed) ^ static_cast<uint64_t>(first_index + i)));
+  for (int64_t i = 0; i < count; ++i) seeds.push_back(sample_seed(run_seed, first_index + i));
   return seeds;
 }
 

@@ -2,6 +2,7 @@
 #include "reports/compare.h"
 
 #include "common/error.h"
+#include "common/seed.h"
 
 #include <algorithm>
 #include <cmath>
@@ -275,7 +276,7 @@ Delta make_delta(const Comparison& c, const Measurement& m, const Measurement& b
     d.baseline_only = dis.a_only;
     d.model_only = dis.b_only;
     const std::string key = c.models[m.model].display + "|" + c.models[b.model].display + "|" + c.conditions[m.condition].key;
-    d.ci = paired_bootstrap_ci(dis, c.options.bootstrap, derive_seed(c.options.seed, key), c.options.level);
+    d.ci = paired_bootstrap_ci(dis, c.options.bootstrap, keyed_seed(c.options.seed, key), c.options.level);
     d.p = mcnemar_exact_p(dis.a_only, dis.b_only);
     d.test = "McNemar exact";
   } else {
@@ -514,7 +515,7 @@ HeadlineRow mean_corruption_row(const Comparison& c) {
             per_sample[i] += static_cast<double>(mine[k]->mask[i]) - static_cast<double>(base[k]->mask[i]);
         for (auto& v : per_sample) v /= static_cast<double>(mine.size());
         const std::string key = c.models[m].display + "|" + c.models[c.baseline].display + "|mean corrupted accuracy";
-        cell.ci = bootstrap_mean_ci(per_sample, c.options.bootstrap, derive_seed(c.options.seed, key), c.options.level);
+        cell.ci = bootstrap_mean_ci(per_sample, c.options.bootstrap, keyed_seed(c.options.seed, key), c.options.level);
         cell.significant = cell.ci.lo > 0 || cell.ci.hi < 0;
       }
     }

@@ -286,6 +286,7 @@ namespace {
 json cell_to_json(const AttackCell& c) {
   return {{"model", c.model},
           {"attack", c.attack},
+          {"spec", c.spec},
           {"norm", c.norm},
           {"eps", c.eps},
           {"eps_str", c.eps_text},
@@ -311,6 +312,7 @@ AttackCell cell_from_json(const json& j, const std::string& what) {
   AttackCell c;
   c.model = j.at("model").get<std::string>();
   c.attack = j.at("attack").get<std::string>();
+  c.spec = j.value("spec", std::string());  // reports before attack specs: the name alone
   c.norm = j.at("norm").get<std::string>();
   c.eps = j.at("eps").get<double>();
   c.eps_text = j.at("eps_str").get<std::string>();

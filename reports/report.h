@@ -52,6 +52,7 @@ struct EvalReport {
 // One attack sweep point of one model: attack x eps over all evaluated samples.
 struct AttackCell {
   std::string model, attack, norm;  // norm: "Linf" | "L2"
+  std::string spec;                 // the attack's identity: its canonical spec, e.g. "pgd:steps=10,alpha=2/255,..."
   double eps = 0;
   std::string eps_text;             // as the user wrote it, e.g. "8/255"
   // Hyper-parameters actually used.

@@ -50,14 +50,7 @@ uint64_t StatsRng::below(uint64_t bound) {
   return x % bound;
 }
 
-uint64_t derive_seed(uint64_t seed, const std::string& key) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : key) {
-    h ^= ch;
-    h *= 0x100000001b3ull;
-  }
-  return splitmix64(seed ^ h);
-}
+
 
 int64_t sample_binomial(int64_t n, double p, StatsRng& rng) {
   if (n <= 0 || p <= 0) return 0;

@@ -23,10 +23,6 @@ class StatsRng {
   Xoshiro256 state_;
 };
 
-// A seed for one named test, derived from the run seed (FNV-1a of the key mixed with the seed), so each
-// test's resamples do not depend on which other tests run or in what order.
-uint64_t derive_seed(uint64_t seed, const std::string& key);
-
 // Binomial(n, p) draw (exact: inversion, enumerating outcomes outward from the mode; O(sqrt(n p (1-p)))).
 int64_t sample_binomial(int64_t n, double p, StatsRng& rng);
 

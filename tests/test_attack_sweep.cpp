@@ -41,7 +41,7 @@ AttackSweepOptions small_sweep(int64_t n) {
   o.attacks = {"fgsm", "pgd", "pgd-l2"};
   o.eps_linf = parse_eps_list("0,2/255,8/255", "--eps", 1.0);
   o.eps_l2 = parse_eps_list("0,0.5", "--eps-l2", 1e4);
-  o.count = n;
+  o.range = {0, n};
   o.batch_size = 16;
   o.seed = 3;
   return o;
@@ -77,7 +77,7 @@ TEST_CASE("a sweep on a sound model passes its sanity checks", "[attacks][sweep]
   const auto dir = test::make_temp_dir("sweep");
   auto dataset = open_dataset(reference_dataset(dir, 96));
   std::vector<Model> models = {torchscript_model(sweep_ref("models/m1_cnn.pt"))};
-  auto report = run_attack_sweep(models, *dataset, small_sweep(96), [](const std::string&) {});
+  auto report = run_attack_sweep(models, *dataset, small_sweep(96), null_reporter());
   REQUIRE(report.cells.size() == 3 + 3 + 2);
   CHECK(find_check(report, "eps0_equals_clean").status == "passed");
   CHECK(find_check(report, "perturbation_within_eps").status == "passed");
@@ -139,7 +139,7 @@ TEST_CASE("masked gradients (a quantizing input layer) raise the zero-gradient w
   std::vector<Model> models = {torchscript_model(dir + "/quantized.pt")};
   auto o = small_sweep(32);
   o.attacks = {"fgsm", "pgd"};
-  auto report = run_attack_sweep(models, *dataset, o, [](const std::string&) {});
+  auto report = run_attack_sweep(models, *dataset, o, null_reporter());
   const auto& check = find_check(report, "no_zero_gradients");
   CHECK(check.status == "warned");
   CHECK_THAT(check.message, Catch::Contains("100.0%"));
@@ -166,7 +166,7 @@ TEST_CASE("a model no attack can move fails the large-eps probe", "[attacks][swe
   std::vector<Model> models = {torchscript_model(dir + "/constant.pt")};
   auto o = small_sweep(n);
   o.attacks = {"fgsm", "pgd"};
-  auto report = run_attack_sweep(models, *dataset, o, [](const std::string&) {});
+  auto report = run_attack_sweep(models, *dataset, o, null_reporter());
   const auto& check = find_check(report, "large_eps_reaches_chance");
   CHECK(check.status == "warned");
   CHECK_THAT(check.message, Catch::Contains("accuracy 1.0000"));
@@ -182,10 +182,10 @@ TEST_CASE("PGD far from converged fails the doubled-steps probe", "[attacks][swe
   auto o = small_sweep(128);
   o.attacks = {"pgd"};
   o.eps_linf = parse_eps_list("4/255", "--eps", 1.0);
-  o.alpha_linf = 0.1 / 255;
-  o.random_start = false;
+  o.defaults.alpha_linf = parse_fraction("0.1/255", "alpha", 1.0);
+  o.defaults.random_start = false;
   o.batch_size = 64;
-  auto report = run_attack_sweep(models, *dataset, o, [](const std::string&) {});
+  auto report = run_attack_sweep(models, *dataset, o, null_reporter());
   const auto& check = find_check(report, "doubling_steps_stable");
   INFO(check.message);
   CHECK(check.status == "warned");
@@ -197,7 +197,7 @@ TEST_CASE("an interrupted sweep resumes to the same results", "[attacks][sweep][
   std::vector<Model> models = {torchscript_model(sweep_ref("models/m1_cnn.pt")), torchscript_model(sweep_ref("models/m2_mlp.pt"))};
   auto o = small_sweep(48);
   o.sanity_checks = false;
-  auto full = run_attack_sweep(models, *dataset, o, [](const std::string&) {});
+  auto full = run_attack_sweep(models, *dataset, o, null_reporter());
   // Kill at a random batch (there are 2 models x 8 cells x 3 batches of 16 progress calls).
   std::mt19937 rng(std::random_device{}());
   const int kill_at = std::uniform_int_distribution<int>(1, 47)(rng);
@@ -205,13 +205,18 @@ TEST_CASE("an interrupted sweep resumes to the same results", "[attacks][sweep][
   o.journal_path = dir + "/attack.journal";
   int calls = 0;
   struct Killed {};
-  CHECK_THROWS_AS(run_attack_sweep(models, *dataset, o,
-                                   [&](const std::string& line) {
-                                     if (!line.empty() && ++calls == kill_at) throw Killed{};
-                                   }),
-                  Killed);
+  struct KillingReporter : Reporter {
+    int& calls;
+    int kill_at;
+    KillingReporter(int& c, int k) : calls(c), kill_at(k) {}
+    void progress(const ProgressUpdate&) override {
+      if (++calls == kill_at) throw Killed{};
+    }
+    void end_stage(const std::string&) override {}
+  } killer(calls, kill_at);
+  CHECK_THROWS_AS(run_attack_sweep(models, *dataset, o, killer), Killed);
   o.resume = true;
-  auto resumed = run_attack_sweep(models, *dataset, o, [](const std::string&) {});
+  auto resumed = run_attack_sweep(models, *dataset, o, null_reporter());
   REQUIRE(resumed.cells.size() == full.cells.size());
   for (size_t i = 0; i < full.cells.size(); ++i) {
     INFO(full.cells[i].model << " " << full.cells[i].attack << " " << full.cells[i].eps_text);
@@ -223,7 +228,7 @@ TEST_CASE("an interrupted sweep resumes to the same results", "[attacks][sweep][
   for (size_t i = 0; i < full.worst_case.size(); ++i) CHECK(resumed.worst_case[i].robust_mask == full.worst_case[i].robust_mask);
   // A journal from other settings is refused.
   o.seed = 99;
-  CHECK_THROWS_WITH(run_attack_sweep(models, *dataset, o, [](const std::string&) {}), Catch::Contains("other models, data or settings"));
+  CHECK_THROWS_WITH(run_attack_sweep(models, *dataset, o, null_reporter()), Catch::Contains("other models, data or settings"));
 }
 
 TEST_CASE("questbench attack: report, saved adversarial examples, clean errors", "[attacks][cli]") {
@@ -252,4 +257,33 @@ TEST_CASE("questbench attack: report, saved adversarial examples, clean errors",
   CHECK(test::run_command(qb + " attack" + common + " --targeted sideways -o " + dir + "/b.json", &out) == 1);
   CHECK_THAT(out, Catch::Contains("least-likely"));
   CHECK_FALSE(file_exists(dir + "/b.json"));
+}
+
+TEST_CASE("attack cells over sample ranges join to the cells of the whole range", "[attacks][sweep][range]") {
+  // A shard is a range: seeds come from the sample's index in the data set, so [0, 48) = [0, 20) + [20, 48).
+  const auto dir = test::make_temp_dir("attack_ranges");
+  auto dataset = open_dataset(reference_dataset(dir, 48));
+  std::vector<Model> models = {torchscript_model(sweep_ref("models/m1_cnn.pt"))};
+  auto o = small_sweep(48);
+  o.sanity_checks = false;
+  o.batch_size = 16;
+  const auto whole = run_attack_sweep(models, *dataset, o, null_reporter());
+  o.range = {0, 20};
+  const auto first = run_attack_sweep(models, *dataset, o, null_reporter());
+  o.range = {20, 48};
+  const auto second = run_attack_sweep(models, *dataset, o, null_reporter());
+  REQUIRE(first.cells.size() == whole.cells.size());
+  REQUIRE(second.cells.size() == whole.cells.size());
+  for (size_t i = 0; i < whole.cells.size(); ++i) {
+    INFO(whole.cells[i].spec << " eps " << whole.cells[i].eps_text);
+    auto joined = first.cells[i].robust_mask;
+    joined.insert(joined.end(), second.cells[i].robust_mask.begin(), second.cells[i].robust_mask.end());
+    CHECK(joined == whole.cells[i].robust_mask);
+    CHECK(second.cells[i].n == 28);
+  }
+  auto clean = first.clean[0].correct_mask;
+  clean.insert(clean.end(), second.clean[0].correct_mask.begin(), second.clean[0].correct_mask.end());
+  CHECK(clean == whole.clean[0].correct_mask);
+  o.range = {40, 60};
+  CHECK_THROWS_WITH(run_attack_sweep(models, *dataset, o, null_reporter()), Catch::Contains("[40, 60)"));
 }

@@ -123,8 +123,8 @@ TEST_CASE("every attack keeps perturbations inside the ball and the box", "[atta
   for (const auto& info : attack_table()) {
     for (double eps : {0.0, 2.0 / 255, 8.0 / 255, 0.5}) {
       AttackConfig c;
-      c.eps = info.norm == Norm::L2 ? eps * 10 : eps;
-      c.alpha = info.norm == Norm::L2 ? c.eps / 4 : 2.0 / 255;
+      c.eps = info.capabilities.norm == Norm::L2 ? eps * 10 : eps;
+      c.alpha = info.capabilities.norm == Norm::L2 ? c.eps / 4 : 2.0 / 255;
       c.restarts = 2;
       auto out = info.run(model, x, y, torch::Tensor(), c, seeds_for(64, 3));
       auto delta = (out.x_adv - x).flatten(1);
@@ -132,7 +132,7 @@ TEST_CASE("every attack keeps perturbations inside the ball and the box", "[atta
       CHECK(out.x_adv.min().item<float>() >= 0.f);
       CHECK(out.x_adv.max().item<float>() <= 1.f);
       const double bound = c.eps * (1 + 1e-6) + 1e-6;
-      if (info.norm == Norm::Linf) {
+      if (info.capabilities.norm == Norm::Linf) {
         CHECK(delta.abs().max().item<double>() <= bound);
       } else {
         CHECK(delta.norm(2, 1).max().item<double>() <= bound);

@@ -158,12 +158,12 @@ TEST_CASE("a corruption benchmark on the shipped models: paired cells, JSON roun
   CorruptionSweepOptions o;
   o.corruptions = {"gaussian_noise", "contrast", "glass_blur"};
   o.severities = {1, 3, 5};
-  o.count = 64;
+  o.range = {0, 64};
   o.batch_size = 24;  // batches that do not divide the count
   o.seed = 11;
   o.baseline = models[0].name();
   o.journal_path = dir + "/journal";
-  auto quiet = [](const std::string&) {};
+  auto& quiet = null_reporter();
   const auto full = run_corruption_sweep(models, dataset.get(), {}, o, quiet);
   REQUIRE(full.cells.size() == 2 * 3 * 3);
   for (const auto& c : full.cells) {
@@ -309,4 +309,28 @@ TEST_CASE("questbench corruption killed mid-run resumes to the uninterrupted rep
   REQUIRE(qbc(args + " --resume -o " + dir + "/cut.json", &out) == 0);
   check_same_results(full, read_corruption_report(dir + "/cut.json"));
   CHECK_FALSE(file_exists(dir + "/cut.json.journal"));  // removed once the report is written
+}
+
+TEST_CASE("corruption cells over sample ranges join to the cells of the whole range", "[corruption_bench][range]") {
+  const auto models = shipped_models();
+  auto dataset = open_dataset(DatasetSpec{"fashion-mnist"});
+  CorruptionSweepOptions o;
+  o.corruptions = {"shot_noise", "glass_blur"};
+  o.severities = {2, 5};
+  o.batch_size = 16;
+  o.seed = 4;
+  o.range = {100, 140};
+  const auto whole = run_corruption_sweep(models, dataset.get(), {}, o, null_reporter());
+  o.range = {100, 117};
+  const auto first = run_corruption_sweep(models, dataset.get(), {}, o, null_reporter());
+  o.range = {117, 140};
+  const auto second = run_corruption_sweep(models, dataset.get(), {}, o, null_reporter());
+  REQUIRE(whole.cells.size() == 2 * 2 * 2);
+  for (size_t i = 0; i < whole.cells.size(); ++i) {
+    INFO(whole.cells[i].model << " " << whole.cells[i].corruption << " " << whole.cells[i].severity);
+    auto joined = first.cells[i].correct_mask;
+    joined.insert(joined.end(), second.cells[i].correct_mask.begin(), second.cells[i].correct_mask.end());
+    CHECK(joined == whole.cells[i].correct_mask);
+    CHECK(first.cells[i].correct + second.cells[i].correct == whole.cells[i].correct);
+  }
 }

@@ -1,5 +1,6 @@
 // Training: learns a toy task, augmentation is a true crop/flip, and a resumed run equals an uninterrupted one.
 #include "tests/catch_torch.h"  // first: see the header
+#include "bench/reporter.h"
 #include "bench/training.h"
 #include "common/error.h"
 #include "tests/test_support.h"
@@ -68,7 +69,7 @@ TEST_CASE("training learns a toy task and logs the attention statistics", "[trai
   ToyDataset train(512, 1), test(128, 2);
   auto o = toy_options("");
   o.epochs = 12;
-  auto result = train_vit(o, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, [](const std::string&) {});
+  auto result = train_vit(o, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter());
   REQUIRE(result.epochs.size() == 12);
   CHECK(result.epochs.back().train_loss < result.epochs.front().train_loss);
   CHECK(result.epochs.back().test_accuracy > 0.6);  // chance is 0.25
@@ -81,7 +82,7 @@ TEST_CASE("a resumed training run equals an uninterrupted one", "[training]") {
   ToyDataset train(256, 3), test(64, 4);
   const auto dir = test::make_temp_dir("resume");
   auto full = train_vit(toy_options(dir + "/full.state"), train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {},
-                        [](const std::string&) {});
+                        null_reporter());
   // Interrupt after epoch 2 (simulated by an exception from the epoch callback), then resume.
   struct Stop {};
   auto interrupted = toy_options(dir + "/part.state");
@@ -90,12 +91,12 @@ TEST_CASE("a resumed training run equals an uninterrupted one", "[training]") {
               [](const std::vector<EpochRecord>& epochs) {
                 if (epochs.size() == 2) throw Stop{};
               },
-              [](const std::string&) {});
+              null_reporter());
     FAIL("the callback should have stopped training");
   } catch (const Stop&) {
   }
   REQUIRE(std::filesystem::exists(dir + "/part.state"));
-  auto resumed = train_vit(interrupted, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, [](const std::string&) {});
+  auto resumed = train_vit(interrupted, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter());
   CHECK(resumed.resumed_from_epoch == 2);
   REQUIRE(resumed.epochs.size() == 4);
   auto a = full.model->named_parameters(), b = resumed.model->named_parameters();
@@ -107,7 +108,7 @@ TEST_CASE("a resumed training run equals an uninterrupted one", "[training]") {
   // A state made with another config is refused.
   auto other = interrupted;
   other.config.embed_dim = 32;
-  CHECK_THROWS_WITH(train_vit(other, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, [](const std::string&) {}),
+  CHECK_THROWS_WITH(train_vit(other, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter()),
                     Catch::Contains("another model config"));
 }
 

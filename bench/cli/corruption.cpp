@@ -2,7 +2,7 @@
 // CE / mCE / relative mCE and RobustBench's summary fields. Cells are generated on the fly from a clean data
 // set, or read from a CIFAR-10-C folder (<corruption>.npy + labels.npy) or an ImageNet-C folder
 // (<corruption>/<severity>/<class>/<image>).
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "bench/corruption_runner.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -46,11 +46,8 @@ bool cell_present(const std::string& format, const std::string& root, const std:
   return is_directory((fs::path(root) / corruption).string());
 }
 
-void run_corruption(const CorruptionCommandOptions& o) {
-  const auto started = std::chrono::steady_clock::now();
-  // Validate everything before loading anything.
+CorruptionSweepOptions sweep_options(const CorruptionCommandOptions& o, const std::string& pre) {
   CorruptionSweepOptions sweep;
-  const std::string pre = precorrupted_format(o.data);
   if (o.corruptions == "auto") {
     if (pre.empty()) {
       sweep.corruptions = parse_corruption_list("all");
@@ -74,106 +71,95 @@ void run_corruption(const CorruptionCommandOptions& o) {
   if (!o.frost_dir.empty()) QB_CHECK(is_directory(o.frost_dir), "--frost-dir " << o.frost_dir << ": not a folder");
   sweep.seed = o.common.seed;
   sweep.batch_size = o.common.batch_size;
-  sweep.count = o.data.limit;
+  sweep.range = {0, o.data.limit};
   sweep.journal_path = o.output + ".journal";
   sweep.resume = o.resume;
   sweep.precorrupted_format = pre;
   sweep.precorrupted_root = pre.empty() ? "" : fs::absolute(o.data.dataset).lexically_normal().string();
-  const auto sources = model_sources(o.models);
-  const Autocast autocast = parse_autocast(o.models.autocast);
   QB_USAGE_CHECK(pre.empty() || o.clean_dataset.empty() || o.clean_dataset != o.data.dataset,
                  "--clean-dataset must differ from the pre-corrupted --dataset");
   QB_USAGE_CHECK(!pre.empty() || o.clean_dataset.empty(), "--clean-dataset is for pre-corrupted data sets (cifar10-c, imagenet-c)");
-  const torch::Device device = parse_device(o.common.device);
-  const int threads = apply_threads(o.common);
-  RunContext context = start_context(o.common, threads);
-  context.autocast = autocast_name(autocast);
+  return sweep;
+}
 
-  auto t0 = std::chrono::steady_clock::now();
-  DatasetOptions clean_options = o.data;
-  std::unique_ptr<Dataset> clean;
-  if (pre.empty()) {
-    clean = open_dataset(dataset_spec(o.data));
-  } else if (!o.clean_dataset.empty()) {
-    clean_options.dataset = o.clean_dataset;
-    clean_options.format = o.clean_format;
-    clean = open_dataset(dataset_spec(clean_options));
-  }
-  std::vector<Model> models = load_models(sources, device, autocast);
-  // Default baseline: the first model (CE relative to it); ImageNet users pass --baseline alexnet-imagenet.
-  sweep.baseline = o.baseline.empty() ? models[0].name() : o.baseline;
-  CellDatasetOpener opener;
-  std::vector<std::string> cell_fingerprints;
-  if (pre == "cifar10-c") {
-    opener = [&](const std::string& c, int s) {
-      DatasetSpec spec;
+// A pre-corrupted folder's cell data sets (empty for generated cells); each opened cell's fingerprint is recorded.
+CellDatasetOpener cell_opener(const CorruptionCommandOptions& o, const std::string& pre, std::vector<std::string>& fingerprints) {
+  if (pre.empty()) return {};
+  return [&o, pre, &fingerprints](const std::string& c, int s) {
+    DatasetSpec spec;
+    if (pre == "cifar10-c") {
       spec.path = o.data.dataset;
       spec.format = "cifar10-c";
       spec.corruption = c;
       spec.severity = s;
-      return open_dataset(spec);
-    };
-  } else if (pre == "imagenet-c") {
-    opener = [&](const std::string& c, int s) {
-      const auto dir = (fs::path(o.data.dataset) / c / std::to_string(s)).string();
-      QB_CHECK(is_directory(dir), "dataset " << o.data.dataset << ": no folder " << c << "/" << s);
-      DatasetSpec spec;
-      spec.path = dir;
+    } else {
+      spec.path = (fs::path(o.data.dataset) / c / std::to_string(s)).string();
+      QB_CHECK(is_directory(spec.path), "dataset " << o.data.dataset << ": no folder " << c << "/" << s);
       spec.format = "imagefolder";
       spec.resize = o.data.resize;
       spec.crop = o.data.crop;
-      return open_dataset(spec);
-    };
-  }
-  if (opener) {
-    // Record what each cell's data was (fingerprints are computed once per file, after the cell is read).
-    auto inner = opener;
-    opener = [inner, &cell_fingerprints](const std::string& c, int s) {
-      auto d = inner(c, s);
-      cell_fingerprints.push_back(c + "/" + std::to_string(s) + ":" + d->fingerprint());
-      return d;
-    };
-  }
-  context.stage_seconds["load"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  t0 = std::chrono::steady_clock::now();
-  CorruptionReport report = run_corruption_sweep(models, clean.get(), opener, sweep, progress_printer(o.common.quiet));
-  for (const auto& [stage, seconds] : report.context.stage_seconds) context.stage_seconds[stage] = seconds;
-  context.stage_seconds["benchmark"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (clean) {
-    const int64_t evaluated = o.data.limit > 0 ? std::min(o.data.limit, clean->size()) : clean->size();
-    report.dataset = dataset_info(*clean, clean_options, evaluated);
-  }
-  if (!pre.empty()) {
-    // The pre-corrupted data: its root, and a fingerprint over every cell's files in evaluation order.
-    Sha256 h;
-    for (const auto& f : cell_fingerprints) h.update(f.data(), f.size() + 1);
-    if (!clean) {
-      report.dataset.path = sweep.precorrupted_root;
-      report.dataset.format = pre;
-      report.dataset.evaluated = report.cells.empty() ? 0 : report.cells[0].n;
     }
-    report.dataset.description += (report.dataset.description.empty() ? "" : "; ") + std::string("corrupted cells: ") + pre +
-                                  " " + sweep.precorrupted_root + " (sha256 over the cells' fingerprints: " + h.hex_digest() + ")";
-    if (!clean) report.dataset.fingerprint = "sha256:" + h.hex_digest();
+    auto d = open_dataset(spec);
+    fingerprints.push_back(c + "/" + std::to_string(s) + ":" + d->fingerprint());
+    return d;
+  };
+}
+
+// The pre-corrupted data: its root, and a fingerprint over every cell's files in evaluation order.
+void describe_precorrupted(CorruptionReport& report, const std::string& pre, const std::string& root, bool have_clean,
+                           const std::vector<std::string>& fingerprints) {
+  Sha256 h;
+  for (const auto& f : fingerprints) h.update(f.data(), f.size() + 1);
+  if (!have_clean) {
+    report.dataset.path = root;
+    report.dataset.format = pre;
+    report.dataset.evaluated = report.cells.empty() ? 0 : report.cells[0].n;
   }
-  finish_context(context, started);
-  report.context = context;
+  report.dataset.description += (report.dataset.description.empty() ? "" : "; ") + std::string("corrupted cells: ") + pre + " " +
+                                root + " (sha256 over the cells' fingerprints: " + h.hex_digest() + ")";
+  if (!have_clean) report.dataset.fingerprint = "sha256:" + h.hex_digest();
+}
+
+void print_summary(const CorruptionReport& report, const RunContext& context, const std::string& baseline, const std::string& output) {
+  for (size_t m = 0; m < report.models.size(); ++m) {
+    const auto& s = report.summaries[m];
+    std::printf("%-24s clean %s  mean corrupted accuracy %.4f  mCE %s  relative mCE %s  (vs %s)\n", report.models[m].name.c_str(),
+                report.clean[m].n ? std::to_string(report.clean[m].accuracy).substr(0, 6).c_str() : "n/a", s.mean_corruption_accuracy,
+                s.mce >= 0 ? (std::to_string(100 * s.mce).substr(0, 6) + " %").c_str() : "n/a",
+                s.relative_mce >= 0 ? (std::to_string(100 * s.relative_mce).substr(0, 6) + " %").c_str() : "n/a", baseline.c_str());
+  }
+  const auto stage = [&](const char* name) { return context.stage_seconds.count(name) ? context.stage_seconds.at(name) : 0.0; };
+  std::printf("time: corruption %.1f s, inference %.1f s, reading %.1f s, total %.1f s\n", stage("corrupt"), stage("inference"),
+              stage("read"), context.wall_time_s);
+  std::printf("report: %s\n", output.c_str());
+}
+
+void run_corruption(const CorruptionCommandOptions& o) {
+  const std::string pre = precorrupted_format(o.data);
+  CorruptionSweepOptions sweep = sweep_options(o, pre);  // everything checked before anything loads
+  const auto sources = model_sources(o.models);
+  CommandRun run(o.common, o.models.autocast);
+  DatasetOptions clean_options = o.data;
+  if (!pre.empty()) {
+    clean_options.dataset = o.clean_dataset;
+    clean_options.format = o.clean_format;
+  }
+  std::vector<std::string> cell_fingerprints;
+  auto inputs = run.load(clean_options.dataset.empty() ? DatasetSpec{} : dataset_spec(clean_options), sources);
+  const auto& clean = inputs.dataset;
+  const auto& models = inputs.models;
+  // Default baseline: the first model (CE relative to it); ImageNet users pass --baseline alexnet-imagenet.
+  sweep.baseline = o.baseline.empty() ? models[0].name() : o.baseline;
+  const auto opener = cell_opener(o, pre, cell_fingerprints);
+  CorruptionReport report =
+      run.stage("benchmark", [&] { return run_corruption_sweep(models, clean.get(), opener, sweep, run.reporter()); });
+  for (const auto& [stage, seconds] : report.context.stage_seconds) run.context.stage_seconds[stage] = seconds;
+  if (clean) report.dataset = dataset_info(*clean, clean_options, sweep.range.clipped(clean->size()).size());
+  if (!pre.empty()) describe_precorrupted(report, pre, sweep.precorrupted_root, clean != nullptr, cell_fingerprints);
+  report.context = run.finish();
   write_report(o.output, corruption_report_to_json(report));
   std::filesystem::remove(sweep.journal_path);
-  if (!o.common.quiet) {
-    for (size_t m = 0; m < report.models.size(); ++m) {
-      const auto& s = report.summaries[m];
-      std::printf("%-24s clean %s  mean corrupted accuracy %.4f  mCE %s  relative mCE %s  (vs %s)\n", report.models[m].name.c_str(),
-                  report.clean[m].n ? std::to_string(report.clean[m].accuracy).substr(0, 6).c_str() : "n/a", s.mean_corruption_accuracy,
-                  s.mce >= 0 ? (std::to_string(100 * s.mce).substr(0, 6) + " %").c_str() : "n/a",
-                  s.relative_mce >= 0 ? (std::to_string(100 * s.relative_mce).substr(0, 6) + " %").c_str() : "n/a",
-                  sweep.baseline.c_str());
-    }
-    std::printf("time: corruption %.1f s, inference %.1f s, reading %.1f s, total %.1f s\n", context.stage_seconds["corrupt"],
-                context.stage_seconds["inference"], context.stage_seconds["read"], context.wall_time_s);
-    std::printf("report: %s\n", o.output.c_str());
-  }
+  if (!o.common.quiet) print_summary(report, report.context, sweep.baseline, o.output);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // questbench bench corruptions: ms per image of every corruption (severities 1..5) at 224x224 and 32x32 RGB,
 // batch 64 by default; one table on stdout (or JSON lines with --json). Numbers go to BENCHMARKS.md beside
 // the reference Python code (scripts/bench_corruptions_python.py).
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "common/error.h"
 #include "corruptions/bench.h"
 
@@ -27,9 +27,10 @@ struct BenchCorruptionsOptions {
 };
 
 void run_bench_corruptions(const BenchCorruptionsOptions& o) {
-  const torch::Device device = parse_device(o.common.device);
+  CommandRun run(o.common);
+  const torch::Device device = run.device;
   QB_USAGE_CHECK(!o.floors || device.is_cpu(), "bench corruptions --floors: the floors are the CPU kernels' (use --device cpu)");
-  const int threads = apply_threads(o.common);
+  const int threads = run.threads;
   CorruptionBenchSpec spec;
   spec.device = device;
   spec.batch = o.common.batch_size;

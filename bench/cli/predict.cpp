@@ -1,5 +1,5 @@
 // questbench predict: logits of any model for a float32 NCHW .npy in [0,1] -> float32 logits .npy.
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "common/device.h"
 #include "common/error.h"
 #include "common/npy.h"
@@ -21,9 +21,9 @@ struct PredictOptions {
 void run_predict(const PredictOptions& o) {
   QB_USAGE_CHECK(o.models.paths.size() == 1, "predict takes exactly one --model, got " << o.models.paths.size());
   const auto sources = model_sources(o.models);
-  const Autocast autocast = parse_autocast(o.models.autocast);
-  const torch::Device device = parse_device(o.common.device);
-  apply_threads(o.common);
+  CommandRun run(o.common, o.models.autocast);
+  const torch::Device device = run.device;
+  const Autocast autocast = run.autocast;
   auto input = read_npy(o.input);
   QB_CHECK(input.scalar_type() == torch::kFloat, o.input << ": expected float32 images, got dtype " << input.scalar_type());
   QB_CHECK(input.dim() == 4, o.input << ": expected shape [N, C, H, W], got " << input.sizes());

@@ -1,10 +1,12 @@
 // questbench attack: adversarial sweep (models x attacks x eps) -> JSON report.
 #include "bench/attack_runner.h"
-#include "bench/cli_common.h"
+#include "attacks/spec.h"
+#include "bench/cli/common.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "reports/format.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -29,47 +31,32 @@ struct AttackCommandOptions {
   bool resume = false;
 };
 
-std::vector<std::string> split_names(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    QB_USAGE_CHECK(!item.empty(), "--attacks '" << text << "': empty name");
-    find_attack(item);  // throws UsageError listing the valid names
-    out.push_back(item);
-  }
-  return out;
-}
-
-void run_attack(const AttackCommandOptions& o) {
-  const auto started = std::chrono::steady_clock::now();
-  // Validate everything before loading anything.
+AttackSweepOptions sweep_options(const AttackCommandOptions& o) {
   AttackSweepOptions sweep;
-  sweep.attacks = split_names(o.attacks);
+  sweep.attacks = split_attack_specs(o.attacks);
   sweep.eps_linf = parse_eps_list(o.eps, "--eps", 1.0);
   sweep.eps_l2 = parse_eps_list(o.eps_l2, "--eps-l2", 1e4);
-  sweep.steps = o.steps;
-  sweep.restarts = o.restarts;
+  auto& d = sweep.defaults;
+  d.steps = o.steps;
+  d.restarts = o.restarts;
   if (o.preset == "strong") {
-    sweep.steps = std::max(sweep.steps, 50);
-    sweep.restarts = std::max(sweep.restarts, 5);
+    d.steps = std::max(d.steps, 50);
+    d.restarts = std::max(d.restarts, 5);
+    d.alpha_linf = {1.0 / 255.0, "1/255"};  // smaller steps for the longer run
   } else {
     QB_USAGE_CHECK(o.preset.empty() || o.preset == "default", "--preset '" << o.preset << "': valid presets are default, strong");
   }
-  if (!o.alpha.empty()) {
-    sweep.alpha_linf = parse_eps_list(o.alpha, "--alpha", 1.0).at(0).value;
-    QB_USAGE_CHECK(sweep.alpha_linf > 0, "--alpha must be > 0");
-  } else if (o.preset == "strong") {
-    sweep.alpha_linf = 1.0 / 255.0;  // smaller steps for the longer run
-  }
+  if (!o.alpha.empty()) d.alpha_linf = parse_fraction(o.alpha, "--alpha", 1.0);
+  QB_USAGE_CHECK(d.alpha_linf.value > 0, "--alpha must be > 0");
   QB_USAGE_CHECK(o.rel_alpha_l2 > 0 && std::isfinite(o.rel_alpha_l2), "--rel-alpha-l2 must be > 0");
-  sweep.rel_alpha_l2 = o.rel_alpha_l2;
-  QB_USAGE_CHECK(sweep.steps >= 1, "--steps must be >= 1");
-  QB_USAGE_CHECK(sweep.restarts >= 1, "--restarts must be >= 1");
-  sweep.random_start = !o.no_random_start;
-  sweep.early_stop = !o.no_early_stop;
+  d.rel_alpha_l2 = {o.rel_alpha_l2, shortest_decimal(o.rel_alpha_l2)};
+  QB_USAGE_CHECK(d.steps >= 1, "--steps must be >= 1");
+  QB_USAGE_CHECK(d.restarts >= 1, "--restarts must be >= 1");
+  d.random_start = !o.no_random_start;
+  d.early_stop = !o.no_early_stop;
+  d.loss = parse_loss(o.loss);
+  for (const auto& spec : sweep.attacks) make_attack(spec, d);  // every spec checked before anything loads
   sweep.sanity_checks = !o.no_sanity;
-  sweep.loss = parse_loss(o.loss);
   sweep.targeted = o.targeted;
   if (!o.targeted.empty() && o.targeted != "least-likely" && o.targeted != "random")
     QB_CHECK(file_exists(o.targeted), "--targeted " << o.targeted << ": expected least-likely, random or an existing .npy of target labels");
@@ -78,38 +65,36 @@ void run_attack(const AttackCommandOptions& o) {
   sweep.save_adv_dir = o.save_adv;
   sweep.journal_path = o.output + ".journal";
   sweep.resume = o.resume;
+  return sweep;
+}
+
+void print_summary(const AttackReport& report, const std::string& output) {
+  for (size_t m = 0; m < report.models.size(); ++m) {
+    std::printf("%s: clean %.4f\n", report.models[m].name.c_str(), report.clean[m].accuracy);
+    for (const auto& w : report.worst_case)
+      if (w.model == report.models[m].name)
+        std::printf("  %s eps %-8s worst-case robust accuracy %.4f\n", w.norm.c_str(), w.eps_text.c_str(), w.robust_accuracy);
+  }
+  for (const auto& s : report.sanity)
+    if (s.status == "warned") std::printf("warning: %s %s: %s\n", s.model.c_str(), s.name.c_str(), s.message.c_str());
+  std::printf("report: %s\n", output.c_str());
+}
+
+void run_attack(const AttackCommandOptions& o) {
+  AttackSweepOptions sweep = sweep_options(o);  // everything checked before anything loads
   const auto sources = model_sources(o.models);
-  const Autocast autocast = parse_autocast(o.models.autocast);
-  const torch::Device device = parse_device(o.common.device);
-  const int threads = apply_threads(o.common);
-  RunContext context = start_context(o.common, threads);
-  context.autocast = autocast_name(autocast);
-
-  auto t0 = std::chrono::steady_clock::now();
-  auto dataset = open_dataset(dataset_spec(o.data));
-  std::vector<Model> models = load_models(sources, device, autocast);
-  sweep.count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
-  context.stage_seconds["load"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  t0 = std::chrono::steady_clock::now();
-  AttackReport report = run_attack_sweep(models, *dataset, sweep, progress_printer(o.common.quiet));
-  context.stage_seconds["attack"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  report.dataset = dataset_info(*dataset, o.data, sweep.count);
-  finish_context(context, started);
-  report.context = context;
+  const auto spec = dataset_spec(o.data);
+  CommandRun run(o.common, o.models.autocast);
+  auto inputs = run.load(spec, sources);
+  const auto& dataset = inputs.dataset;
+  const auto& models = inputs.models;
+  sweep.range = first_samples(o.data.limit, dataset->size());
+  AttackReport report = run.stage("attack", [&] { return run_attack_sweep(models, *dataset, sweep, run.reporter()); });
+  report.dataset = dataset_info(*dataset, o.data, sweep.range.size());
+  report.context = run.finish();
   write_report(o.output, attack_report_to_json(report));
   std::filesystem::remove(sweep.journal_path);
-  if (!o.common.quiet) {
-    for (size_t m = 0; m < report.models.size(); ++m) {
-      std::printf("%s: clean %.4f\n", report.models[m].name.c_str(), report.clean[m].accuracy);
-      for (const auto& w : report.worst_case)
-        if (w.model == report.models[m].name)
-          std::printf("  %s eps %-8s worst-case robust accuracy %.4f\n", w.norm.c_str(), w.eps_text.c_str(), w.robust_accuracy);
-    }
-    for (const auto& s : report.sanity)
-      if (s.status == "warned") std::printf("warning: %s %s: %s\n", s.model.c_str(), s.name.c_str(), s.message.c_str());
-    std::printf("report: %s\n", o.output.c_str());
-  }
+  if (!o.common.quiet) print_summary(report, o.output);
 }
 
 }  // namespace
@@ -120,7 +105,10 @@ void add_attack_command(CLI::App& app, CommandRunner& runner) {
   add_common_options(cmd, o->common, 256);
   add_model_options(cmd, o->models, /*required=*/true);
   add_dataset_options(cmd, o->data);
-  cmd->add_option("--attacks", o->attacks, "comma-separated: fgsm, pgd, pgd-l2")->capture_default_str();
+  cmd->add_option("--attacks", o->attacks,
+                  "comma-separated attack specs: fgsm, pgd, pgd-l2, each optionally with its own options, e.g. "
+                  "pgd:steps=20,alpha=1/255 (options left out come from the flags below)")
+      ->capture_default_str();
   cmd->add_option("--eps", o->eps, "Linf radii, fractions or decimals in [0,1]")->capture_default_str();
   cmd->add_option("--eps-l2", o->eps_l2, "L2 radii for pgd-l2")->capture_default_str();
   cmd->add_option("--steps", o->steps, "PGD iterations")->capture_default_str();

@@ -2,7 +2,7 @@
 //   inference   native ViT forward throughput (images/s) on a data set, best of --repeats passes.
 // Both copy their inputs to the device before timing and time with a Stopwatch (synchronized on CUDA).
 //   pgd         PGD-Linf wall time vs the same number of bare forward+backward passes, same batches.
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "common/error.h"
 #include "attacks/attack.h"
 #include "common/device.h"
@@ -31,13 +31,12 @@ struct InferenceBenchOptions {
 void run_inference_bench(const InferenceBenchOptions& o) {
   const auto sources = model_sources(o.models);
   QB_USAGE_CHECK(sources.size() == 1, "bench inference takes exactly one --model");
-  const Autocast autocast = parse_autocast(o.models.autocast);
-  const torch::Device device = parse_device(o.common.device);
-  const int threads = apply_threads(o.common);
-  auto dataset = open_dataset(dataset_spec(o.data));
-  const int64_t count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
-  auto x = dataset->read(0, count).x.contiguous();
-  Model model = load_models({sources[0]}, device, autocast)[0];
+  CommandRun run(o.common, o.models.autocast);
+  const torch::Device device = run.device;
+  auto inputs = run.load(dataset_spec(o.data), sources);
+  const Model& model = inputs.models[0];
+  const int64_t count = first_samples(o.data.limit, inputs.dataset->size()).size();
+  auto x = inputs.dataset->read(0, count).x.contiguous();
   // The images are copied to the device once, before timing: the figure is the model's forward throughput.
   const auto x_device = x.to(device);
   c10::InferenceMode inference_mode;  // no autograd bookkeeping at all (stronger than no_grad)
@@ -55,8 +54,8 @@ void run_inference_bench(const InferenceBenchOptions& o) {
   if (!o.save_logits.empty()) write_npy(o.save_logits, logits.to(torch::kCPU).contiguous());
   std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"autocast\": \"%s\", \"images\": %lld, \"batch_size\": %lld, "
               "\"threads\": %d, \"repeats\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f}\n",
-              model.name().c_str(), o.common.device.c_str(), autocast_name(autocast).c_str(), static_cast<long long>(count),
-              static_cast<long long>(o.common.batch_size), threads, o.repeats, best, count / best);
+              model.name().c_str(), o.common.device.c_str(), autocast_name(run.autocast).c_str(), static_cast<long long>(count),
+              static_cast<long long>(o.common.batch_size), run.threads, o.repeats, best, count / best);
 }
 
 struct PgdBenchOptions {
@@ -71,14 +70,13 @@ struct PgdBenchOptions {
 void run_pgd_bench(const PgdBenchOptions& o) {
   const auto sources = model_sources(o.models);
   QB_USAGE_CHECK(sources.size() == 1, "bench pgd takes exactly one --model");
-  const Autocast autocast = parse_autocast(o.models.autocast);
-  const torch::Device device = parse_device(o.common.device);
-  const int threads = apply_threads(o.common);
-  auto dataset = open_dataset(dataset_spec(o.data));
-  const int64_t count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
-  auto batch = dataset->read(0, count);
+  CommandRun run(o.common, o.models.autocast);
+  const torch::Device device = run.device;
+  auto inputs = run.load(dataset_spec(o.data), sources);
+  const Model& model = inputs.models[0];
+  const int64_t count = first_samples(o.data.limit, inputs.dataset->size()).size();
+  auto batch = inputs.dataset->read(0, count);
   auto x = batch.x.to(device), y = batch.y.to(device);  // copied before timing: the figure is the attack's
-  Model model = load_models({sources[0]}, device, autocast)[0];
   const int64_t bs = o.common.batch_size;
   std::vector<uint64_t> seeds(count);
   for (int64_t i = 0; i < count; ++i) seeds[i] = static_cast<uint64_t>(i);
@@ -130,8 +128,8 @@ void run_pgd_bench(const PgdBenchOptions& o) {
               "\"bare_forward_backward_s\": %.4f, \"pgd_s\": %.4f, \"pgd_early_stop_s\": %.4f, "
               "\"pgd_over_bare\": %.4f, \"pgd_early_stop_over_bare\": %.4f, \"pgd_over_bare_median\": %.4f, "
               "\"pgd_early_stop_over_bare_median\": %.4f, \"rounds\": %d}\n",
-              model.name().c_str(), o.common.device.c_str(), autocast_name(autocast).c_str(), static_cast<long long>(count),
-              static_cast<long long>(bs), threads, o.steps, bare_s,
+              model.name().c_str(), o.common.device.c_str(), autocast_name(run.autocast).c_str(), static_cast<long long>(count),
+              static_cast<long long>(bs), run.threads, o.steps, bare_s,
               pgd_s, pgd_es_s, pgd_s / bare_s, pgd_es_s / bare_s, median(ratio), median(ratio_es), o.repeats);
 }
 

@@ -1,6 +1,5 @@
 // questbench eval: clean accuracy of one or more models on a data set -> JSON report.
-#include "bench/cli_common.h"
-#include "bench/evaluate.h"
+#include "bench/cli/common.h"
 #include "common/error.h"
 #include "reports/format.h"
 
@@ -18,31 +17,25 @@ struct EvalOptions {
 };
 
 void run_eval(const EvalOptions& o) {
-  const auto started = std::chrono::steady_clock::now();
   const auto sources = model_sources(o.models);
-  const Autocast autocast = parse_autocast(o.models.autocast);
-  auto spec = dataset_spec(o.data);
-  const torch::Device device = parse_device(o.common.device);
-  const int threads = apply_threads(o.common);
-  RunContext context = start_context(o.common, threads);
-  context.autocast = autocast_name(autocast);
-
-  auto t0 = std::chrono::steady_clock::now();
-  auto dataset = open_dataset(spec);
-  std::vector<Model> models = load_models(sources, device, autocast);
-  const int64_t count = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
-  context.stage_seconds["load"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  t0 = std::chrono::steady_clock::now();
-  auto results = evaluate_clean(models, *dataset, count, o.common.batch_size, progress_printer(o.common.quiet));
-  context.stage_seconds["evaluate"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto spec = dataset_spec(o.data);
+  CommandRun run(o.common, o.models.autocast);
+  auto inputs = run.load(spec, sources);
+  const auto& dataset = inputs.dataset;
+  const auto& models = inputs.models;
+  const SampleRange range = first_samples(o.data.limit, dataset->size());
+  std::vector<size_t> all(models.size());
+  for (size_t m = 0; m < models.size(); ++m) all[m] = m;
+  auto results = run.stage("evaluate", [&] {
+    return evaluate_models(models, [&](int64_t b, int64_t e) { return dataset->read(b, e); }, range, o.common.batch_size,
+                           dataset->num_classes(), all, run.reporter());
+  });
 
   EvalReport report;
-  report.dataset = dataset_info(*dataset, o.data, count);
+  report.dataset = dataset_info(*dataset, o.data, range.size());
   for (const auto& m : models) report.models.push_back(m.info());
   report.results = results;
-  finish_context(context, started);
-  report.context = context;
+  report.context = run.finish();
   write_report(o.output, eval_report_to_json(report));
   if (!o.common.quiet) {
     for (size_t i = 0; i < models.size(); ++i)

@@ -1,5 +1,5 @@
 // questbench info: what a checkpoint holds (config, parameter count, preprocessing, sha256).
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "common/error.h"
 
 #include <cstdio>
@@ -14,7 +14,7 @@ struct InfoOptions {
 };
 
 void run_info(const InfoOptions& o) {
-  const torch::Device device = parse_device(o.common.device);
+  const torch::Device device = CommandRun(o.common).device;
   for (const auto& source : model_sources(o.models)) {
     Model model = Model::load(source, device);
     const auto& i = model.info();

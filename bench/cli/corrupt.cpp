@@ -1,11 +1,12 @@
 // questbench corrupt: writes corrupted copies of image files or an ImageFolder tree in the ImageNet-C
 //   layout <out>/<corruption>/<severity>/<class>/<file> (a plain list of files goes to .../<severity>/<file>).
 // questbench gallery IMAGE: one PNG grid, rows = corruptions, columns = clean + severities 1..5.
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "common/device.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/npy.h"
+#include "common/seed.h"
 #include "corruptions/corrupt.h"
 
 #if QUESTBENCH_WITH_OPENCV
@@ -67,11 +68,7 @@ torch::Tensor read_image(const std::string& path) { throw opencv_unavailable(pat
 void write_image_u8(const std::string& path, const torch::Tensor&) { throw opencv_unavailable(path + ": encoding image files"); }
 #endif
 
-uint64_t path_seed(uint64_t seed, const std::string& relative) {
-  uint64_t h = 1469598103934665603ULL ^ seed;
-  for (char ch : relative) h = (h ^ static_cast<uint8_t>(ch)) * 1099511628211ULL;
-  return h;
-}
+uint64_t path_seed(uint64_t seed, const std::string& relative) { return keyed_seed(seed, relative); }
 
 struct CorruptOptions {
   CommonOptions common;
@@ -88,17 +85,17 @@ struct CorruptOptions {
 // the label order) or the CIFAR-10-C layout (<out>/<corruption>.npy uint8 NHWC of 5 x N images, severity-major,
 // + <out>/labels.npy int64 of 5 x N labels).
 void run_corrupt_dataset(const CorruptOptions& o, const std::vector<std::string>& names, const std::vector<int>& severities,
-                         const CorruptionOptions& options, torch::Device device) {
+                         const CorruptionOptions& options, torch::Device device, Reporter& reporter) {
   QB_USAGE_CHECK(o.layout == "imagenet-c" || o.layout == "cifar10-c", "--layout '" << o.layout << "': valid layouts are imagenet-c, cifar10-c");
   QB_USAGE_CHECK(o.layout != "cifar10-c" || severities == std::vector<int>({1, 2, 3, 4, 5}),
                  "--layout cifar10-c holds all five severities: use --severities 1-5");
   if (!QUESTBENCH_WITH_OPENCV && o.layout == "imagenet-c") throw opencv_unavailable("corrupt --layout imagenet-c: writing PNG files");
   auto dataset = open_dataset(dataset_spec(o.data));
-  const int64_t n = o.data.limit > 0 ? std::min(o.data.limit, dataset->size()) : dataset->size();
+  const int64_t n = first_samples(o.data.limit, dataset->size()).size();
   const int64_t batch = std::max<int64_t>(o.common.batch_size, 1);
   const int digits = static_cast<int>(std::to_string(std::max<int64_t>(dataset->num_classes() - 1, 0)).size());
   const int index_digits = static_cast<int>(std::to_string(std::max<int64_t>(n - 1, 0)).size());
-  auto progress = progress_printer(o.common.quiet);
+  ProgressMeter meter(reporter, "corrupt", static_cast<int64_t>(names.size() * severities.size()), n);
   fs::create_directories(o.output);
   if (o.layout == "cifar10-c") {
     std::vector<torch::Tensor> labels;
@@ -106,7 +103,6 @@ void run_corrupt_dataset(const CorruptOptions& o, const std::vector<std::string>
       for (int64_t b = 0; b < n; b += batch) labels.push_back(dataset->read(b, std::min(n, b + batch)).y);
     write_npy((fs::path(o.output) / "labels.npy").string(), torch::cat(labels).to(torch::kLong).contiguous());
   }
-  size_t done = 0;
   HostToDevice to_device(device);
   for (const auto& name : names) {
     std::vector<torch::Tensor> rows;  // cifar10-c: the whole file, severity-major
@@ -127,15 +123,13 @@ void run_corrupt_dataset(const CorruptOptions& o, const std::vector<std::string>
           std::snprintf(file, sizeof file, "%0*lld.png", index_digits, static_cast<long long>(b + i));
           write_image_u8((fs::path(o.output) / name / std::to_string(severity) / label_dir / file).string(), u8[i]);
         }
+        meter.update(name + " severity " + std::to_string(severity), static_cast<double>(e) / n, e - b);
       }
-      char line[160];
-      std::snprintf(line, sizeof line, "corrupt %zu/%zu cells (%s severity %d)", ++done, names.size() * severities.size(),
-                    name.c_str(), severity);
-      progress(line);
+      meter.cell_done();
     }
     if (o.layout == "cifar10-c") write_npy((fs::path(o.output) / (name + ".npy")).string(), torch::cat(rows).contiguous());
   }
-  progress("");
+  meter.end();
   if (!o.common.quiet)
     std::printf("wrote %lld images x %zu corruptions x %zu severities (%s layout) under %s\n", static_cast<long long>(n),
                 names.size(), severities.size(), o.layout.c_str(), o.output.c_str());
@@ -148,11 +142,11 @@ void run_corrupt(const CorruptOptions& o) {
   options.table = parse_corruption_table(o.table);
   options.imagenet_c_jpeg = o.imagenet_c_jpeg;
   options.frost_dir = o.frost_dir;
-  apply_threads(o.common);
-  const torch::Device device = parse_device(o.common.device);
+  CommandRun run(o.common);
+  const torch::Device device = run.device;
   if (!o.data.dataset.empty()) {
     QB_USAGE_CHECK(o.inputs.empty(), "corrupt: give image files/folders or --dataset, not both");
-    run_corrupt_dataset(o, names, severities, options, device);
+    run_corrupt_dataset(o, names, severities, options, device, run.reporter());
     return;
   }
   QB_USAGE_CHECK(!o.inputs.empty(), "corrupt: no inputs (image files, ImageFolder roots, or --dataset)");
@@ -171,8 +165,7 @@ void run_corrupt(const CorruptOptions& o) {
     }
   }
   QB_CHECK(!files.empty(), "corrupt: no input images");
-  size_t done = 0;
-  auto progress = progress_printer(o.common.quiet);
+  ProgressMeter meter(run.reporter(), "corrupt", static_cast<int64_t>(files.size()), 1);
   for (const auto& [source, relative] : files) {
     auto x = read_image(source).to(device);
     for (const auto& name : names)
@@ -180,11 +173,10 @@ void run_corrupt(const CorruptOptions& o) {
         auto y = corrupt(x, name, severity, {path_seed(o.common.seed, relative)}, options);
         write_image_u8((fs::path(o.output) / name / std::to_string(severity) / relative).string(), to_uint8_nhwc(y)[0]);
       }
-    char line[160];
-    std::snprintf(line, sizeof line, "corrupt %zu/%zu images", ++done, files.size());
-    progress(line);
+    meter.update(relative, 1.0, 1);
+    meter.cell_done();
   }
-  progress("");
+  meter.end();
   if (!o.common.quiet) std::printf("wrote %zu images x %zu corruptions x %zu severities under %s\n", files.size(), names.size(),
                                    severities.size(), o.output.c_str());
 }
@@ -197,8 +189,7 @@ struct GalleryOptions {
 
 #if QUESTBENCH_WITH_OPENCV
 void run_gallery(const GalleryOptions& o) {
-  const torch::Device device = parse_device(o.common.device);
-  apply_threads(o.common);
+  const torch::Device device = CommandRun(o.common).device;
   CorruptionOptions options;
   options.table = parse_corruption_table(o.table);
   options.frost_dir = o.frost_dir;
@@ -227,7 +218,7 @@ void run_gallery(const GalleryOptions& o) {
 }
 #else
 void run_gallery(const GalleryOptions& o) {
-  parse_device(o.common.device);
+  CommandRun run(o.common);  // --device is checked as on every command
   throw opencv_unavailable("gallery " + o.image + ": decoding and drawing images");
 }
 #endif

@@ -1,6 +1,6 @@
 // questbench: robustness and adversarial benchmarks for vision transformers.
 // Exit codes: 0 ok, 1 runtime/input error, 2 usage error. Only this file exits.
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "common/error.h"
 
 #include <CLI/CLI.hpp>

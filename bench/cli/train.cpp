@@ -1,6 +1,6 @@
 // questbench train: trains a ViT with a chosen attention variant, writes the safetensors checkpoint
 // (config in the metadata) and a training log JSON; resumable per epoch with --resume.
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "bench/training.h"
 #include "common/error.h"
 #include "models/checkpoint.h"
@@ -48,10 +48,8 @@ std::string recipe_json(const TrainCommandOptions& o) {
 }
 
 void run_train(TrainCommandOptions o) {
-  const auto started = std::chrono::steady_clock::now();
-  const torch::Device device = parse_device(o.common.device);
-  const int threads = apply_threads(o.common);
-  RunContext context = start_context(o.common, threads);
+  CommandRun run(o.common);
+  const torch::Device device = run.device;
   o.train.config.attention = parse_attention_kind(o.attention);
   o.train.batch_size = o.common.batch_size;
   o.train.seed = o.common.seed;
@@ -96,14 +94,12 @@ void run_train(TrainCommandOptions o) {
       std::fflush(stdout);
     }
     log.epochs = epochs;
-    finish_context(context, started);
-    log.context = context;
+    log.context = run.finish();
     write_report(o.log, training_log_to_json(log));
   };
-  auto result = train_vit(o.train, *train_set, *test_set, device, on_epoch, progress_printer(quiet));
+  auto result = train_vit(o.train, *train_set, *test_set, device, on_epoch, run.reporter());
   save_vit_checkpoint(o.output, result.model, c);
-  finish_context(context, started);
-  log.context = context;
+  log.context = run.finish();
   log.epochs = result.epochs;
   write_report(o.log, training_log_to_json(log));
   std::filesystem::remove(o.train.state_path);

@@ -1,7 +1,11 @@
-// Options shared by the subcommands, and the glue from parsed options to library values.
-// Each subcommand lives in its own cmd_<name>.cpp and registers itself through add_<name>_command().
+// The command line's shared parts: the options every subcommand takes, the glue from parsed options to library
+// values, and CommandRun, the one start every command makes (device, threads, run context, stage timers,
+// progress reporter). Each subcommand lives in its own file of bench/cli/ and registers itself through
+// add_<name>_command(): options -> plan -> engine -> summary.
 #pragma once
 
+#include "bench/engine.h"
+#include "bench/reporter.h"
 #include "datasets/dataset.h"
 #include "models/model.h"
 #include "reports/report.h"
@@ -9,20 +13,20 @@
 #include <CLI/CLI.hpp>
 #include <torch/types.h>
 
-#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
 
 namespace questbench {
 
-// --device, --threads, --seed, --batch-size, --quiet: on every subcommand.
+// --device, --threads, --seed, --batch-size, --quiet, --progress: on every subcommand.
 struct CommonOptions {
   std::string device = "cpu";
   int threads = 0;  // 0: all hardware threads
   uint64_t seed = 0;
   int64_t batch_size = 0;
   bool quiet = false;
+  std::string progress = "terminal";  // terminal | json | none (--quiet: none)
 };
 void add_common_options(CLI::App* command, CommonOptions& options, int64_t default_batch_size);
 
@@ -56,17 +60,44 @@ DatasetSpec dataset_spec(const DatasetOptions& options);
 // Parses cpu | cuda | cuda:N; throws UsageError for anything else, Error when CUDA is unavailable.
 torch::Device parse_device(const std::string& text);
 
-// Applies --threads (at::set_num_threads) and returns the thread count in effect.
-int apply_threads(const CommonOptions& options);
+// The start every command makes, after it has checked its own options and before it loads anything: --device
+// parsed (and CUDA present), --threads applied, --autocast parsed, the run context begun, the progress
+// reporter chosen.
+class CommandRun {
+ public:
+  explicit CommandRun(const CommonOptions& common, const std::string& autocast = "none");
+  torch::Device device;
+  Autocast autocast;
+  int threads;
+  RunContext context;
+  Reporter& reporter() { return *reporter_; }
+  // Runs fn, adding its wall time to context.stage_seconds[name].
+  template <typename F>
+  auto stage(const std::string& name, F&& fn) -> decltype(fn()) {
+    const auto t = Clock::now();
+    struct Record {
+      RunContext& context;
+      const std::string& name;
+      Clock::time_point t;
+      ~Record() { context.stage_seconds[name] += seconds_since(t); }
+    } record{context, name, t};
+    return fn();
+  }
+  // The context with its end time and wall time, for the report.
+  const RunContext& finish();
+  // Opens the data set (none for an empty spec.path) and loads the models onto the device, timed as "load".
+  struct Inputs {
+    std::unique_ptr<Dataset> dataset;
+    std::vector<Model> models;
+  };
+  Inputs load(const DatasetSpec& spec, const std::vector<ModelSource>& sources);
 
-// A run context with provenance filled in (versions, device, threads, seed, batch size, start time).
-RunContext start_context(const CommonOptions& options, int threads);
-void finish_context(RunContext& context, std::chrono::steady_clock::time_point started);
+ private:
+  std::unique_ptr<Reporter> reporter_;
+  Clock::time_point started_ = Clock::now();
+};
 
 DatasetInfo dataset_info(const Dataset& dataset, const DatasetOptions& options, int64_t evaluated);
-
-// A progress line on stderr when it is a terminal and --quiet is off; otherwise silent.
-std::function<void(const std::string&)> progress_printer(bool quiet);
 
 // The full command line, recorded in reports.
 void set_command_line(int argc, char** argv);

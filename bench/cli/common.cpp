@@ -1,4 +1,4 @@
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 
 #include "common/device.h"
 #include "common/error.h"
@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
 namespace questbench {
 namespace {
@@ -58,7 +57,9 @@ void add_common_options(CLI::App* command, CommonOptions& o, int64_t default_bat
       ->capture_default_str();
   command->add_option("--seed", o.seed, "random seed")->capture_default_str();
   command->add_option("--batch-size", o.batch_size, "images per batch")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_flag("--quiet", o.quiet, "no progress output");
+  command->add_flag("--quiet", o.quiet, "no progress output and no summary");
+  command->add_option("--progress", o.progress, "progress on stderr: terminal (a redrawn line), json (JSON lines), none")
+      ->capture_default_str();
 }
 
 void add_model_options(CLI::App* command, ModelOptions& o, bool required) {
@@ -170,31 +171,45 @@ torch::Device parse_device(const std::string& text) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
-int apply_threads(const CommonOptions& o) {
-  int threads = o.threads;
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
-  return at::get_num_threads();
+CommandRun::CommandRun(const CommonOptions& o, const std::string& autocast_text)
+    : device(torch::kCPU), autocast(parse_autocast(autocast_text)), threads(0) {
+  QB_USAGE_CHECK(o.progress == "terminal" || o.progress == "json" || o.progress == "none",
+                 "--progress '" << o.progress << "': valid values are terminal, json, none");
+  device = parse_device(o.device);
+  int wanted = o.threads;
+  if (wanted <= 0) wanted = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(wanted);
+  threads = at::get_num_threads();
+  context.questbench_version = questbench_version();
+  context.git_commit = questbench_git_commit();
+  context.libtorch_version = libtorch_version();
+  context.opencv_version = opencv_version();
+  context.device = o.device;
+  context.autocast = autocast_name(autocast);
+  context.threads = threads;
+  context.seed = o.seed;
+  context.batch_size = o.batch_size;
+  context.command_line = command_line();
+  context.start_time = utc_timestamp_now();
+  const auto kind = o.quiet || o.progress == "none" ? ReporterKind::Quiet
+                    : o.progress == "json"           ? ReporterKind::JsonLines
+                                                     : ReporterKind::Terminal;
+  reporter_ = make_reporter(kind);
 }
 
-RunContext start_context(const CommonOptions& o, int threads) {
-  RunContext c;
-  c.questbench_version = questbench_version();
-  c.git_commit = questbench_git_commit();
-  c.libtorch_version = libtorch_version();
-  c.opencv_version = opencv_version();
-  c.device = o.device;
-  c.threads = threads;
-  c.seed = o.seed;
-  c.batch_size = o.batch_size;
-  c.command_line = command_line();
-  c.start_time = utc_timestamp_now();
-  return c;
+CommandRun::Inputs CommandRun::load(const DatasetSpec& spec, const std::vector<ModelSource>& sources) {
+  return stage("load", [&] {
+    Inputs in;
+    if (!spec.path.empty()) in.dataset = open_dataset(spec);
+    in.models = load_models(sources, device, autocast);
+    return in;
+  });
 }
 
-void finish_context(RunContext& c, std::chrono::steady_clock::time_point started) {
-  c.end_time = utc_timestamp_now();
-  c.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+const RunContext& CommandRun::finish() {
+  context.end_time = utc_timestamp_now();
+  context.wall_time_s = seconds_since(started_);
+  return context;
 }
 
 DatasetInfo dataset_info(const Dataset& dataset, const DatasetOptions& o, int64_t evaluated) {
@@ -209,18 +224,6 @@ DatasetInfo dataset_info(const Dataset& dataset, const DatasetOptions& o, int64_
   d.num_classes = dataset.num_classes();
   d.class_names = dataset.class_names();
   return d;
-}
-
-std::function<void(const std::string&)> progress_printer(bool quiet) {
-  if (quiet || !::isatty(STDERR_FILENO)) return [](const std::string&) {};
-  return [](const std::string& line) {
-    if (line.empty()) {
-      std::fprintf(stderr, "\n");
-    } else {
-      std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    }
-    std::fflush(stderr);
-  };
 }
 
 }  // namespace questbench

@@ -1,6 +1,6 @@
 // questbench compare: reports (eval, attack, corruption) -> report.md, report.html, summary.json.
 // Reads JSON only; never loads a model or a data set.
-#include "bench/cli_common.h"
+#include "bench/cli/common.h"
 #include "common/error.h"
 #include "reports/compare.h"
 #include "reports/format.h"
