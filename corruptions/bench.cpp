@@ -1,6 +1,6 @@
 // Timing of the corruptions; see bench.h.
 #include "corruptions/bench.h"
-#include "corruptions/ops.h"
+#include "corruptions/streams.h"
 
 #include "common/device.h"
 #include "common/error.h"

@@ -1,5 +1,5 @@
 // brightness (standard, weather): V += c in scikit-image's HSV, clipped to [0,1].
-#include "corruptions/ops.h"
+#include "corruptions/colour.h"
 
 namespace questbench::corruption {
 

@@ -1,5 +1,5 @@
 // contrast (standard, digital): (x - mean) · c + mean with the per-image, per-channel spatial mean.
-#include "corruptions/ops.h"
+#include "corruptions/finish.h"
 
 namespace questbench::corruption {
 namespace {

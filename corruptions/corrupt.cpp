@@ -3,6 +3,8 @@
 #include "common/error.h"
 #include "common/random.h"
 #include "common/seed.h"
+#include "corruptions/finish.h"
+#include "corruptions/levels.h"
 #include "corruptions/ops.h"
 
 #include <ATen/Parallel.h>
@@ -12,6 +14,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <type_traits>
 
@@ -124,69 +127,120 @@ bool unit_range_scan(const T* p, int64_t n) {
   return bad == 0;
 }
 
-// CPU finish of one chunk: clip to [0,1], floor to 8-bit levels (quantize), cast to the output's dtype; the
-// same operations as the tensor path (NaN stays NaN like clamp).
-template <typename T>
-void finish_cpu(const torch::Tensor& y, const torch::Tensor& out, bool quantize) {
-  const double* src = y.data_ptr<double>();
-  T* dst = out.data_ptr<T>();
-  const T* levels = corruption::level_table<T>();
-  at::parallel_for(0, y.numel(), 1 << 14, [&](int64_t first, int64_t last) {
-    if constexpr (std::is_same_v<T, float>) {
-      corruption::finish_levels(src + first, dst + first, last - first, quantize);
-      return;
-    }
-    for (int64_t i = first; i < last; ++i) {
-      double v = src[i];
-      v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
-      if (quantize && v == v)
-        dst[i] = levels[static_cast<int>(v * 255.0)];  // truncation = floor here (v·255 in [0, 255])
-      else
-        dst[i] = static_cast<T>(v);
-    }
+// Everything but the values' range (checked where the plan says).
+void check_call(const torch::Tensor& images, const std::string& name, int severity, const std::vector<uint64_t>& seeds) {
+  QB_USAGE_CHECK(severity >= 1 && severity <= 5, "corruption " << name << ": severity " << severity << " is not in 1..5");
+  QB_CHECK(images.dim() == 4, "corrupt: images must be [N, C, H, W], got " << images.sizes());
+  QB_CHECK(images.size(1) == 1 || images.size(1) == 3, "corrupt: images must have 1 or 3 channels, got " << images.size(1));
+  QB_CHECK(images.is_floating_point(), "corrupt: images must be float in [0,1]");
+  QB_CHECK(static_cast<int64_t>(seeds.size()) == images.size(0),
+           "corrupt: " << seeds.size() << " seeds for " << images.size(0) << " images");
+}
+
+// Throws naming the problem unless images [start, start + count) of a contiguous CPU float or double batch lie
+// in [0, 1].
+void check_part_range(const torch::Tensor& images, int64_t start, int64_t count) {
+  const int64_t stride = images.size(1) * images.size(2) * images.size(3), first = start * stride, values = count * stride;
+  const bool ok = images.scalar_type() == torch::kFloat ? unit_range_scan(images.data_ptr<float>() + first, values)
+                                                        : unit_range_scan(images.data_ptr<double>() + first, values);
+  if (!ok) check_unit_range(images.narrow(0, start, count));
+}
+
+// How corrupt() runs a batch, decided once from the images and the options. The paths give the same bytes
+// (tested); they differ in the copies they make.
+enum class Path {
+  Pixels,  // CorruptionInfo::pixels per image: CPU float32 RGB in, finished float32 out, no float64 copies
+  Levels,  // CorruptionInfo::levels per image: 8-bit levels read from and written to the CPU float input
+  Apply,   // CorruptionInfo::apply on a float64 copy of each part, then the finish
+};
+enum class Finish {
+  CpuLoops,  // corruption::finish_cpu straight into the output
+  Tensor,    // the tensor ops (any device), with imagenet_c_jpeg's re-save between the clip and the grey mean
+};
+struct Plan {
+  Path path;
+  Finish finish;     // of the Apply path
+  bool check_parts;  // the range is checked part by part just before each part is corrupted (an error still
+                     // throws before corrupt() returns anything), else in one pass up front
+  int64_t part;      // images per part
+  int64_t threads;   // > 0: that many threads take the parts in turn from a shared counter; 0: the parts one
+                     // after another on the calling thread
+};
+
+Plan plan_batch(const torch::Tensor& images, const CorruptionInfo& info, const CorruptionOptions& options) {
+  const bool float_in = images.scalar_type() == torch::kFloat, double_in = images.scalar_type() == torch::kDouble;
+  const bool cpu = images.is_cpu() && options.cpu_kernels;
+  // The shortcuts write the final bytes themselves, so the JPEG re-save (a step after the finish) rules them out.
+  const bool shortcut = cpu && !options.imagenet_c_jpeg && images.is_contiguous();
+  Plan plan{};
+  if (shortcut && info.pixels && float_in && images.size(1) == 3)
+    plan.path = Path::Pixels;
+  else if (shortcut && info.levels && (float_in || double_in))
+    plan.path = Path::Levels;
+  else
+    plan.path = Path::Apply;
+  plan.finish = cpu && !options.imagenet_c_jpeg && (float_in || double_in) ? Finish::CpuLoops : Finish::Tensor;
+  plan.check_parts = images.is_cpu() && images.is_contiguous() && (float_in || double_in);
+
+  // CPU: the batch splits into parts of about 64 K values (at least two per thread, equal sizes) that the
+  // threads take in turn from a shared counter (so a thread slowed by other load takes fewer); everything
+  // inside a part is single-threaded, so a call has one parallel region and each thread works on ~0.5 MB at a
+  // time. Other devices (or a single part): chunks of about a million values in turn, so buffers of a few MB
+  // are reused by the allocator instead of being mapped and first-touched anew; on a GPU a chunk of a million
+  // values is a few images at 224, so larger chunks keep its kernels busy.
+  const int64_t n = images.size(0), per_image = 3 * images.size(2) * images.size(3);
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t wanted = (n * per_image + (int64_t{1} << 16) - 1) >> 16;
+  const int64_t parts = std::min(n, std::max(2 * threads, wanted));
+  if (cpu && parts > 1 && !at::in_parallel_region()) {
+    plan.part = (n + parts - 1) / parts;
+    plan.threads = threads;
+  } else {
+    const int64_t chunk_values = images.is_cuda() ? (int64_t{1} << 24) : (int64_t{1} << 20);
+    plan.part = std::max<int64_t>(1, chunk_values / per_image);
+    plan.threads = 0;
+  }
+  return plan;
+}
+
+// run(start, count) over the batch's parts as the plan says. Every image has its own stream, so how the batch
+// is split changes no bits.
+void run_parts(const Plan& plan, int64_t n, const std::function<void(int64_t, int64_t)>& run) {
+  if (plan.threads == 0) {
+    for (int64_t start = 0; start < n; start += plan.part) run(start, std::min(plan.part, n - start));
+    return;
+  }
+  const int64_t count = (n + plan.part - 1) / plan.part;
+  std::atomic<int64_t> next{0};
+  // One task per thread (parallel_images carries the caller's InferenceMode into the workers).
+  corruption::parallel_images(plan.threads, [&](int64_t, int64_t) {
+    for (int64_t p; (p = next.fetch_add(1)) < count;) run(p * plan.part, std::min(plan.part, n - p * plan.part));
   });
 }
 
-// The gray version: each of the three channels clipped (and floored), their mean ((a + b) + c) / 3 like
-// mean(1), floored again with the 1e-9 guard.
-template <typename T>
-void finish_gray_cpu(const torch::Tensor& y, const torch::Tensor& out, bool quantize) {
-  const double* src = y.data_ptr<double>();
-  T* dst = out.data_ptr<T>();
-  const int64_t plane = y.size(2) * y.size(3);
-  const T* levels = corruption::level_table<T>();
-  const double* dlevels = corruption::level_table<double>();
-  at::parallel_for(0, y.size(0) * plane, 1 << 13, [&](int64_t first, int64_t last) {
-    corruption::for_plane_runs(first, last, plane, [&](int64_t i, int64_t p) {
-      const int64_t k = i * plane + p;
-      const double* s = src + i * 3 * plane + p;
-      double v[3];
-      for (int c = 0; c < 3; ++c) {
-        double u = s[c * plane];
-        u = u < 0.0 ? 0.0 : (u > 1.0 ? 1.0 : u);
-        v[c] = quantize && u == u ? dlevels[static_cast<int>(u * 255.0)] : u;
-      }
-      const double m = ((v[0] + v[1]) + v[2]) / 3.0;
-      // m·255 + 1e-9 stays below 256 (m <= 1), so truncation = floor.
-      dst[k] = quantize && m == m ? levels[static_cast<int>(m * 255.0 + 1e-9)] : static_cast<T>(m);
-    });
-  });
-}
-
-// The 8-bit CPU path (CorruptionInfo::levels): per image, levels round(x·255) -> the corruption in place ->
-// the output, written with what the float64 path's finish would make of level k (tables over 256 levels, so
-// the bytes are the same: clip is a no-op, quantize floors (k/255)·255, the gray mean floors again).
-template <typename In, typename Out>
-void levels_path(const CorruptionInfo& info, const In* src, Out* dst, int64_t count, int64_t channels, int64_t h, int64_t w,
+void pixels_path(const CorruptionInfo& info, const torch::Tensor& images, const torch::Tensor& result, int64_t start, int64_t count,
                  const corruption::Call& call) {
+  const int64_t h = images.size(2), w = images.size(3), plane = h * w;
+  const float* src = images.data_ptr<float>();
+  float* dst = result.data_ptr<float>();
+  for (int64_t i = start; i < start + count; ++i) info.pixels(src + i * 3 * plane, dst + i * 3 * plane, h, w, i - start, call);
+}
+
+// Per image: levels round(x·255) -> the corruption in place -> the output, written with what the Apply path's
+// finish makes of level k (tables over the 256 levels, so the bytes are the same: the clip is a no-op,
+// quantizing floors (k/255)·255, a grey pixel is the finish_gray of its three channels).
+template <typename In, typename Out>
+void levels_images(const CorruptionInfo& info, const In* src, Out* dst, int64_t count, int64_t channels, int64_t h, int64_t w,
+                   const corruption::Call& call) {
   const int64_t plane = h * w;
+  const bool quantize = call.options.quantize;
+  const double* unit = corruption::level_table<double>();
+  const Out* out_levels = corruption::level_table<Out>();
   std::array<Out, 256> rgb_out{};
-  std::array<double, 256> quantized{};
-  for (int k = 0; k < 256; ++k) {
-    double v = k / 255.0;
-    if (call.options.quantize) v = std::floor(v * 255.0) / 255.0;
-    quantized[static_cast<size_t>(k)] = v;
-    rgb_out[static_cast<size_t>(k)] = static_cast<Out>(v);
+  std::array<double, 256> finished{};
+  for (size_t k = 0; k < 256; ++k) {
+    finished[k] = corruption::finish_level(unit[k], quantize, unit);
+    rgb_out[k] = corruption::finish_level(unit[k], quantize, out_levels);
   }
   thread_local std::vector<uint8_t> levels;
   levels.resize(static_cast<size_t>(3 * plane));
@@ -209,13 +263,38 @@ void levels_path(const CorruptionInfo& info, const In* src, Out* dst, int64_t co
       else
         for (int64_t p = 0; p < 3 * plane; ++p) d[p] = rgb_out[l[p]];
     } else {
-      for (int64_t p = 0; p < plane; ++p) {
-        double m = ((quantized[l[p]] + quantized[l[plane + p]]) + quantized[l[2 * plane + p]]) / 3.0;
-        if (call.options.quantize) m = std::floor(m * 255.0 + 1e-9) / 255.0;
-        d[p] = static_cast<Out>(m);
-      }
+      for (int64_t p = 0; p < plane; ++p)
+        d[p] = corruption::finish_gray(finished[l[p]], finished[l[plane + p]], finished[l[2 * plane + p]], quantize, out_levels);
     }
   }
+}
+
+void levels_path(const CorruptionInfo& info, const torch::Tensor& images, const torch::Tensor& result, int64_t start, int64_t count,
+                 const corruption::Call& call) {
+  const int64_t ch = images.size(1), h = images.size(2), w = images.size(3), offset = start * ch * h * w;
+  if (images.scalar_type() == torch::kFloat)
+    levels_images(info, images.data_ptr<float>() + offset, result.data_ptr<float>() + offset, count, ch, h, w, call);
+  else
+    levels_images(info, images.data_ptr<double>() + offset, result.data_ptr<double>() + offset, count, ch, h, w, call);
+}
+
+// Grey images are corrupted as gray RGB (three equal channels) and finished to their channel mean.
+void apply_path(const CorruptionInfo& info, const torch::Tensor& images, const torch::Tensor& result, int64_t start, int64_t count,
+                const corruption::Call& call, Finish finish) {
+  const auto& options = call.options;
+  auto x = images.narrow(0, start, count).to(torch::kDouble);
+  const bool gray = x.size(1) == 1;
+  if (gray) x = x.expand({-1, 3, -1, -1}).contiguous();
+  auto y = info.apply(x, call);
+  auto target = result.narrow(0, start, count);
+  if (finish == Finish::CpuLoops) {
+    corruption::finish_cpu(y.contiguous(), target, options.quantize);
+    return;
+  }
+  y = corruption::finish_tensor(y, options.quantize || options.imagenet_c_jpeg);
+  if (options.imagenet_c_jpeg) y = jpeg_round_trip(y, 85, options.cpu_kernels);
+  if (gray) y = corruption::finish_gray_tensor(y, options.quantize);
+  target.copy_(y);
 }
 
 }  // namespace
@@ -223,97 +302,27 @@ void levels_path(const CorruptionInfo& info, const In* src, Out* dst, int64_t co
 torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int severity, const std::vector<uint64_t>& seeds,
                       const CorruptionOptions& options) {
   const CorruptionInfo& info = find_corruption(name);
-  QB_USAGE_CHECK(severity >= 1 && severity <= 5, "corruption " << name << ": severity " << severity << " is not in 1..5");
-  QB_CHECK(images.dim() == 4, "corrupt: images must be [N, C, H, W], got " << images.sizes());
-  QB_CHECK(images.size(1) == 1 || images.size(1) == 3, "corrupt: images must have 1 or 3 channels, got " << images.size(1));
-  QB_CHECK(images.is_floating_point(), "corrupt: images must be float in [0,1]");
-  QB_CHECK(static_cast<int64_t>(seeds.size()) == images.size(0),
-           "corrupt: " << seeds.size() << " seeds for " << images.size(0) << " images");
+  check_call(images, name, severity, seeds);
   if (images.numel() == 0) return images.clone();
-  // CPU float/double batches are checked part by part inside the loop below, just before each part is
-  // corrupted (an error still throws before corrupt() returns anything); others here, in one pass.
-  const bool float_in = images.scalar_type() == torch::kFloat, double_in = images.scalar_type() == torch::kDouble;
-  const bool check_parts = images.is_cpu() && images.is_contiguous() && (float_in || double_in);
-  if (!check_parts) check_unit_range(images);
+
+  const Plan plan = plan_batch(images, info, options);
+  if (!plan.check_parts) check_unit_range(images);
   const auto table = resolve_table(options.table, images.size(2), images.size(3));
   std::vector<uint64_t> rng_seeds;
   rng_seeds.reserve(seeds.size());
   for (uint64_t s : seeds) rng_seeds.push_back(corruption_stream_seed(s, name, severity));
-  const int64_t n = images.size(0), per_image = 3 * images.size(2) * images.size(3);
-  const bool cpu = images.is_cpu() && options.cpu_kernels;
   auto result = pooled_empty(images.sizes(), torch::TensorOptions().dtype(images.scalar_type()).device(images.device()));
-  // Images [start, start + count): every image has its own stream, so how the batch is split changes no bits.
-  auto run = [&](int64_t start, int64_t count) {
-    if (check_parts) {
-      const int64_t stride = images.size(1) * images.size(2) * images.size(3), first = start * stride, values = count * stride;
-      const bool ok = float_in ? unit_range_scan(images.data_ptr<float>() + first, values)
-                               : unit_range_scan(images.data_ptr<double>() + first, values);
-      if (!ok) check_unit_range(images.narrow(0, start, count));
-    }
+
+  run_parts(plan, images.size(0), [&](int64_t start, int64_t count) {
+    if (plan.check_parts) check_part_range(images, start, count);
     const std::vector<uint64_t> part_seeds(rng_seeds.begin() + start, rng_seeds.begin() + start + count);
-    if (cpu && info.pixels && !options.imagenet_c_jpeg && float_in && images.size(1) == 3 && images.is_contiguous()) {
-      const corruption::Call call{severity, table, part_seeds, options};
-      const int64_t plane = images.size(2) * images.size(3);
-      const float* src = images.data_ptr<float>();
-      float* dst = result.data_ptr<float>();
-      for (int64_t i = start; i < start + count; ++i) info.pixels(src + i * 3 * plane, dst + i * 3 * plane, images.size(2), images.size(3), i - start, call);
-      return;
-    }
-    if (cpu && info.levels && !options.imagenet_c_jpeg && (float_in || double_in) && images.is_contiguous()) {
-      const corruption::Call call{severity, table, part_seeds, options};
-      const int64_t ch = images.size(1), h = images.size(2), w = images.size(3), offset = start * ch * h * w;
-      if (float_in)
-        levels_path(info, images.data_ptr<float>() + offset, result.data_ptr<float>() + offset, count, ch, h, w, call);
-      else
-        levels_path(info, images.data_ptr<double>() + offset, result.data_ptr<double>() + offset, count, ch, h, w, call);
-      return;
-    }
-    auto x = images.narrow(0, start, count).to(torch::kDouble);
-    const bool gray = x.size(1) == 1;
-    if (gray) x = x.expand({-1, 3, -1, -1}).contiguous();
     const corruption::Call call{severity, table, part_seeds, options};
-    auto y = info.apply(x, call);
-    auto target = result.narrow(0, start, count);
-    const bool float_or_double = target.scalar_type() == torch::kFloat || target.scalar_type() == torch::kDouble;
-    if (cpu && !options.imagenet_c_jpeg && y.scalar_type() == torch::kDouble && float_or_double) {
-      y = y.contiguous();
-      const bool is_float = target.scalar_type() == torch::kFloat;
-      if (gray)
-        is_float ? finish_gray_cpu<float>(y, target, options.quantize) : finish_gray_cpu<double>(y, target, options.quantize);
-      else
-        is_float ? finish_cpu<float>(y, target, options.quantize) : finish_cpu<double>(y, target, options.quantize);
-      return;
+    switch (plan.path) {
+      case Path::Pixels: pixels_path(info, images, result, start, count, call); break;
+      case Path::Levels: levels_path(info, images, result, start, count, call); break;
+      case Path::Apply: apply_path(info, images, result, start, count, call, plan.finish); break;
     }
-    y = y.clamp_(0.0, 1.0);
-    if (options.quantize || options.imagenet_c_jpeg) y = corruption::div_exact(y.mul_(255.0).floor_(), 255.0);
-    if (options.imagenet_c_jpeg) y = jpeg_round_trip(y, 85, options.cpu_kernels);
-    if (gray) {
-      y = y.mean(1, /*keepdim=*/true);
-      if (options.quantize) y = corruption::div_exact(y.mul_(255.0).add_(1e-9).floor_(), 255.0);
-    }
-    target.copy_(y);
-  };
-  // CPU: the batch splits into parts of about 64 K values (at least two per thread, equal sizes) that the
-  // threads take in turn from a shared counter (so a thread slowed by other load takes fewer); everything
-  // inside a part is single-threaded, so a call has one parallel region and each thread works on ~0.5 MB at a
-  // time. Other devices (or a single part): chunks of about a million values in turn, so buffers of a few MB
-  // are reused by the allocator instead of being mapped and first-touched anew.
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t wanted = (n * per_image + (int64_t{1} << 16) - 1) >> 16;
-  const int64_t parts = std::min(n, std::max(2 * threads, wanted));
-  if (cpu && parts > 1 && !at::in_parallel_region()) {
-    const int64_t part = (n + parts - 1) / parts, count = (n + part - 1) / part;
-    std::atomic<int64_t> next{0};
-    // One task per thread (parallel_images carries the caller's InferenceMode into the workers).
-    corruption::parallel_images(threads, [&](int64_t, int64_t) {
-      for (int64_t p; (p = next.fetch_add(1)) < count;) run(p * part, std::min(part, n - p * part));
-    });
-  } else {
-    // On a GPU a chunk of a million values is a few images at 224: larger chunks keep its kernels busy.
-    const int64_t chunk_values = images.is_cuda() ? (int64_t{1} << 24) : (int64_t{1} << 20);
-    const int64_t chunk = std::max<int64_t>(1, chunk_values / per_image);
-    for (int64_t start = 0; start < n; start += chunk) run(start, std::min(chunk, n - start));
-  }
+  });
   return result;
 }
 

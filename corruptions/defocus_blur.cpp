@@ -10,7 +10,7 @@
 // correlates through a DFT). All on the image padded once (REFLECT_101), so borders are exact too.
 // Both paths (CPU loops, tensor ops) make the same operations in the same order.
 #include "corruptions/image_ops.h"
-#include "corruptions/ops.h"
+#include "corruptions/filters.h"
 
 #if QUESTBENCH_WITH_OPENCV
 #include <opencv2/imgproc.hpp>

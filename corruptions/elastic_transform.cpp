@@ -6,7 +6,8 @@
 // Bilinear sampling in pixel coordinates (bilinear_point below), folding coordinates with REFLECT_101 about
 // pixel centres for the warp and scipy's half-sample 'reflect' for the map. Constants are the reference's
 // (224 table written as 244·(...)): alpha, sigma, affine in pixels.
-#include "corruptions/ops.h"
+#include "corruptions/filters.h"
+#include "corruptions/streams.h"
 
 #include <algorithm>
 #include <cmath>
@@ -185,12 +186,13 @@ torch::Tensor elastic_transform(const torch::Tensor& x, const Call& call) {
         for (int64_t p = 0; p < 2 * h * w; ++p) f[p] = f[p] * 2 - 1;
       }
     });
-    disp = gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, true).contiguous();
+    disp = gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, TapRounding::TwoRoundings, Execution::CpuLoops).contiguous();
   } else {
     auto draws = per_image_draws(call.rng_seeds, {6 + 2 * h * w}, Draw::Uniform01, 1.0, dev);
     jitter = ((draws.narrow(1, 0, 6) * 2 - 1) * c.affine).to(torch::kFloat).to(torch::kDouble).to(torch::kCPU).contiguous();
     auto fields = (draws.narrow(1, 6, 2 * h * w) * 2 - 1).view({n, 2, h, w});
-    disp = (gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, false) * c.alpha).to(torch::kFloat).to(torch::kDouble);
+    disp = gaussian_filter(fields, c.sigma, Border::Symmetric, 3.0, TapRounding::TwoRoundings, Execution::Tensor);
+    disp = (disp * c.alpha).to(torch::kFloat).to(torch::kDouble);
   }
 
   // Affine part: source coordinates of every output pixel under the inverse map, per image.

@@ -3,7 +3,8 @@
 // side 256 (ImageNet-C), 64 (Tiny), 32 (CIFAR) — other sizes use the next power of two >= max(H, W) —
 // toroidal, noise amplitude wibble² (wibble = 100, divided by `decay` per level), normalised to [0,1];
 // only its top-left H x W is used. The uniform draws of each level come from the image's fast stream.
-#include "corruptions/ops.h"
+#include "corruptions/finish.h"
+#include "corruptions/streams.h"
 
 #include <algorithm>
 #include <limits>

@@ -5,7 +5,7 @@
 // (the original photos, which questbench does not ship) or, by default, from frost_texture.cpp's
 // procedural generator, which mimics each photo's size and statistics.
 #include "corruptions/frost_texture.h"
-#include "corruptions/ops.h"
+#include "corruptions/finish.h"
 
 #include "common/error.h"
 

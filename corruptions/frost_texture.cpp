@@ -10,7 +10,7 @@
 #include "corruptions/frost_texture.h"
 
 #include "common/error.h"
-#include "corruptions/ops.h"
+#include "corruptions/filters.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include "corruptions/image_ops.h"
@@ -118,7 +118,8 @@ torch::Tensor procedural_frost_texture(int index) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(0xf7057ULL * 1000 + p.seed);
   auto base = spectral_field(p.height, p.width, p.slope, gen);
   auto ridge = standardize(-spectral_field(p.height, p.width, p.slope, gen).abs());
-  auto field = gaussian_filter((base + 0.7 * ridge).view({1, 1, p.height, p.width}), 0.7, Border::Replicate).view({p.height, p.width});
+  auto field = gaussian_filter((base + 0.7 * ridge).view({1, 1, p.height, p.width}), 0.7, Border::Replicate, 4.0, TapRounding::Fused,
+                               Execution::Tensor).view({p.height, p.width});
   // Histogram matching: the rank of every value -> its percentile -> the photo's quantile curve.
   auto flat = field.flatten();
   const int64_t n = flat.numel();

@@ -1,5 +1,5 @@
 // gaussian_noise (standard, noise): x + N(0, c²) drawn per pixel and channel from the image's own stream.
-#include "corruptions/ops.h"
+#include "corruptions/streams.h"
 
 #include <algorithm>
 

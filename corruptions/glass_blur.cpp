@@ -8,7 +8,8 @@
 // up as a copy of one original pixel: final[p] = orig[src(p)] if src(p) was not written before p, else
 // final[src(p)]. Those chains are resolved for the whole batch at once by pointer doubling (gathers only),
 // which gives exactly the sequential result.
-#include "corruptions/ops.h"
+#include "corruptions/filters.h"
+#include "corruptions/streams.h"
 
 namespace questbench::corruption {
 
@@ -22,7 +23,10 @@ torch::Tensor glass_blur(const torch::Tensor& x, const Call& call) {
   static const P cifar[5] = {{0.05, 1, 1}, {0.25, 1, 1}, {0.4, 1, 1}, {0.25, 1, 2}, {0.4, 1, 2}};
   const P c = pick(call, imagenet, tiny, cifar);
   const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3), d = c.delta;
-  auto y = torch::floor(gaussian_filter(x, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call)) * 255.0).clamp(0, 255);
+  const auto blur = [&](const torch::Tensor& t) {
+    return gaussian_filter(t, c.sigma, Border::Replicate, 4.0, TapRounding::TwoRoundings, execution_for(x, call));
+  };
+  auto y = torch::floor(blur(x) * 255.0).clamp(0, 255);
 
   const int64_t rh = h - 2 * d, rw = w - 2 * d;  // the scanned region: rows and columns d+1 .. side-d
   if (rh > 0 && rw > 0) {
@@ -51,7 +55,7 @@ torch::Tensor glass_blur(const torch::Tensor& x, const Call& call) {
           }
         }
       });
-      return gaussian_filter(div_exact(y, 255.0), c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
+      return blur(div_exact(y, 255.0));
     }
     auto rows = torch::arange(d + 1, d + 1 + rh, long_opts.device(dev)).view({rh, 1});
     auto cols = torch::arange(d + 1, d + 1 + rw, long_opts.device(dev)).view({1, rw});
@@ -80,7 +84,7 @@ torch::Tensor glass_blur(const torch::Tensor& x, const Call& call) {
     }
     y = flat.reshape({n, ch, h, w});
   }
-  return gaussian_filter(div_exact(y, 255.0), c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
+  return blur(div_exact(y, 255.0));
 }
 
 }  // namespace questbench::corruption

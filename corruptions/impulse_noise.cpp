@@ -2,7 +2,7 @@
 // each channel is replaced with probability `amount`, by 1 or 0 with equal odds (coloured impulses). One
 // uniform u per value decides both, with skimage's probabilities: u < amount/2 salt, amount/2 <= u < amount
 // pepper, else unchanged.
-#include "corruptions/ops.h"
+#include "corruptions/streams.h"
 
 #include <algorithm>
 

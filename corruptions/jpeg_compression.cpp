@@ -3,7 +3,7 @@
 // and OpenCV's defaults, the same bytes as cv::imencode / cv::imdecode), and copied back to their device.
 // On the CPU the 8-bit interleaved images are built and read back directly (one pass each way, images in
 // parallel); otherwise through tensor ops. Both give the same bytes.
-#include "corruptions/ops.h"
+#include "corruptions/levels.h"
 
 #include "common/error.h"
 

@@ -1,7 +1,7 @@
 // motion_blur (standard, blur): ImageMagick 6 MotionBlurImage(radius, sigma, angle ~ U(-45, 45)) on the
 // 8-bit image, as the reference calls it through Wand (one-sided kernel: the image is smeared and shifted
-// along the motion direction; edge pixels; 8-bit result). See motion_blur_levels in ops.h.
-#include "corruptions/ops.h"
+// along the motion direction; edge pixels; 8-bit result). See motion_blur_levels in geometry.h.
+#include "corruptions/geometry.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/DistributionsHelper.h>
@@ -21,7 +21,7 @@ torch::Tensor motion_blur(const torch::Tensor& x, const Call& call) {
   }
   auto levels = torch::round(x * 255.0);
   return div_exact(motion_blur_levels(levels, pick(call, radius_imagenet, radius_tiny, radius_cifar),
-                                      pick(call, sigma_imagenet, sigma_tiny, sigma_cifar), deg, cpu_kernels(x, call)),
+                                      pick(call, sigma_imagenet, sigma_tiny, sigma_cifar), deg, execution_for(x, call)),
                    255.0);
 }
 

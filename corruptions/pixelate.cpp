@@ -1,7 +1,7 @@
 // pixelate (standard, digital): PIL BOX resize to int(side·c) per axis and back (8-bit, like Pillow).
 // CPU: Pillow's integer loops (horizontal pass into an 8-bit buffer, then vertical), per image in parallel;
 // other devices: the same fixed-point sums as float64 matmuls (exact, so both give the same bits).
-#include "corruptions/ops.h"
+#include "corruptions/levels.h"
 
 #include <algorithm>
 #include <cmath>

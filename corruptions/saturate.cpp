@@ -1,6 +1,6 @@
 // saturate (extra, digital): S = S·c0 + c1 in scikit-image's HSV, clipped to [0,1] (severities 1-2
 // desaturate, 3-5 oversaturate, as in the reference).
-#include "corruptions/ops.h"
+#include "corruptions/colour.h"
 
 #include <utility>
 

@@ -1,7 +1,8 @@
 // shot_noise (standard, noise): Poisson(x·c) / c per pixel and channel (c = photon scale; larger = milder).
 // Poisson draws run on the CPU from each image's fast stream (DrawStream::poisson: exact inversion tables for
 // 8-bit levels), then move to the images' device.
-#include "corruptions/ops.h"
+#include "corruptions/finish.h"
+#include "corruptions/streams.h"
 
 #include <algorithm>
 

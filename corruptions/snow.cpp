@@ -2,7 +2,8 @@
 // -> truncated to 8 bits -> ImageMagick motion blur (radius, sigma, angle ~ U(-135, -45)) -> /255; the
 // image is whitened, mix·x + (1-mix)·max(x, 1.5·gray(x) + 0.5) (gray = 0.299 R + 0.587 G + 0.114 B), and
 // the layer is added twice, once rotated by 180°. Image arithmetic in float32 like the reference.
-#include "corruptions/ops.h"
+#include "corruptions/geometry.h"
+#include "corruptions/streams.h"
 
 namespace questbench::corruption {
 namespace {
@@ -44,7 +45,7 @@ torch::Tensor snow_cpu(const torch::Tensor& x, const Call& call, double loc, dou
       }
     }
   });
-  auto levels = motion_blur_levels(layer, radius, sigma, angles, true).contiguous();
+  auto levels = motion_blur_levels(layer, radius, sigma, angles, Execution::CpuLoops).contiguous();
   auto in = x.contiguous();
   auto out = torch::empty_like(in);
   const float mix = static_cast<float>(mix_weight), rest = static_cast<float>(1 - mix_weight);
@@ -111,7 +112,7 @@ torch::Tensor snow(const torch::Tensor& x, const Call& call) {
   auto layer = clipped_zoom(draws.narrow(1, 0, h * w).view({-1, 1, h, w}), c.zoom);
   layer = torch::where(layer < c.threshold, torch::zeros_like(layer), layer);
   layer = torch::floor(layer.clamp(0, 1) * 255.0);
-  layer = div_exact(motion_blur_levels(layer, c.radius, c.sigma, angles, false), 255.0).to(torch::kFloat);
+  layer = div_exact(motion_blur_levels(layer, c.radius, c.sigma, angles, Execution::Tensor), 255.0).to(torch::kFloat);
 
   auto x32 = x.to(torch::kFloat);
   auto gray = (x32.select(1, 0) * 0.299f + x32.select(1, 1) * 0.587f + x32.select(1, 2) * 0.114f).unsqueeze(1);

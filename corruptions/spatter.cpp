@@ -5,13 +5,20 @@
 // max, times intensity, tints the image pale turquoise (175, 238, 238). Mud (mode 1): the mask
 // layer > threshold, blurred by sigma2, values below 0.8 set to 0, blends in brown (63, 42, 20).
 // OpenCV's Canny, distanceTransform, equalizeHist, filter2D and blur are re-expressed as tensor ops.
-#include "corruptions/ops.h"
+#include "corruptions/filters.h"
+#include "corruptions/streams.h"
 
 #include <algorithm>
 #include <limits>
 
 namespace questbench::corruption {
 namespace {
+
+// cv2.filter2D with a 3x3 kernel on the tensor path. The data are integers or float32 distances and the weights
+// small integers, so every product is exact and the tap rounding changes nothing.
+torch::Tensor filter3x3(const torch::Tensor& x, const double (&kernel)[3][3], Border border) {
+  return filter2d(x, torch::from_blob(const_cast<double*>(&kernel[0][0]), {3, 3}, f64()), border, TapRounding::Fused, Execution::Tensor);
+}
 
 // 3x3 neighbourhood shift of [N, 1, H, W] with zero (or `fill`) outside.
 torch::Tensor shifted(const torch::Tensor& x, int64_t dy, int64_t dx, double fill) {
@@ -26,8 +33,7 @@ torch::Tensor shifted(const torch::Tensor& x, int64_t dy, int64_t dx, double fil
 // 8-connected neighbours. Returns a bool edge map.
 torch::Tensor canny(const torch::Tensor& image8, double low, double high) {
   static const double sx[3][3] = {{-1, 0, 1}, {-2, 0, 2}, {-1, 0, 1}}, sy[3][3] = {{-1, -2, -1}, {0, 0, 0}, {1, 2, 1}};
-  auto gx = filter2d(image8, torch::from_blob(const_cast<double*>(&sx[0][0]), {3, 3}, f64()), Border::Replicate);
-  auto gy = filter2d(image8, torch::from_blob(const_cast<double*>(&sy[0][0]), {3, 3}, f64()), Border::Replicate);
+  auto gx = filter3x3(image8, sx, Border::Replicate), gy = filter3x3(image8, sy, Border::Replicate);
   auto mag = gx.abs() + gy.abs();
   auto ax = gx.abs(), ay = gy.abs() * 32768.0;
   auto tg22 = ax * 13573.0, tg67 = tg22 + ax * 65536.0;
@@ -93,8 +99,10 @@ torch::Tensor equalize_hist(const torch::Tensor& levels) {
   return lut.gather(1, idx).view(levels.sizes());
 }
 
+const double kOnes[3][3] = {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}};
+
 torch::Tensor box3_levels(const torch::Tensor& x) {  // cv2.blur(3x3) on 8-bit images: rounded mean, REFLECT_101
-  return torch::round(div_exact(filter2d(x, torch::ones({3, 3}, f64()), Border::Reflect101), 9.0));
+  return torch::round(div_exact(filter3x3(x, kOnes, Border::Reflect101), 9.0));
 }
 
 // ---- CPU kernels: the water branch after the smoothed liquid, per image, the same operations as above ----
@@ -329,7 +337,7 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
         for (int64_t p = 0; p < h * w; ++p) out[p] += c.loc;
       },
       x.device());
-  liquid = gaussian_filter(liquid, c.sigma, Border::Replicate, 4.0, cpu_kernels(x, call));
+  liquid = gaussian_filter(liquid, c.sigma, Border::Replicate, 4.0, TapRounding::TwoRoundings, execution_for(x, call));
   if (!c.mud && cpu_kernels(x, call)) {  // the threshold inside the per-image loop
     auto in = x.contiguous();
     liquid = liquid.contiguous();
@@ -347,10 +355,10 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
     auto layer8 = torch::floor(liquid * 255.0).clamp(0, 255);
     auto dist = chamfer_distance(canny(layer8, 50, 150), 20).to(torch::kFloat).to(torch::kDouble).clamp_max(20);
     // blur, astype(uint8): the 3x3 sum (exact: float32 distances) over 9, like cv2.blur's sum-then-scale
-    dist = torch::floor(div_exact(filter2d(dist, torch::ones({3, 3}, f64()), Border::Reflect101), 9.0));
+    dist = torch::floor(div_exact(filter3x3(dist, kOnes, Border::Reflect101), 9.0));
     dist = equalize_hist(dist);
     static const double emboss[3][3] = {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}};
-    dist = filter2d(dist, torch::from_blob(const_cast<double*>(&emboss[0][0]), {3, 3}, f64()), Border::Reflect101).clamp(0, 255);
+    dist = filter3x3(dist, emboss, Border::Reflect101).clamp(0, 255);
     dist = box3_levels(dist);
     auto m = layer8 * dist;
     auto peak = std::get<0>(m.flatten(1).max(1)).view({-1, 1, 1, 1});
@@ -358,7 +366,8 @@ torch::Tensor spatter(const torch::Tensor& x, const Call& call) {
     auto color = torch::tensor({175.0 / 255, 238.0 / 255, 238.0 / 255}, f64().device(x.device())).view({1, 3, 1, 1});
     return x32 + m * color;
   }
-  auto mask = gaussian_filter((liquid > c.threshold).to(torch::kDouble), c.intensity_or_sigma2, Border::Replicate, 4.0, cpu_kernels(x, call));
+  auto mask = gaussian_filter((liquid > c.threshold).to(torch::kDouble), c.intensity_or_sigma2, Border::Replicate, 4.0,
+                              TapRounding::TwoRoundings, execution_for(x, call));
   if (cpu_kernels(x, call)) {
     // The mud blend as one loop: x32·(1 - m) + colour·m with m = mask, or 0 below 0.8.
     auto in = x.contiguous();

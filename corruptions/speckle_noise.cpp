@@ -1,5 +1,5 @@
 // speckle_noise (extra, noise): multiplicative Gaussian noise x + x·N(0, c²), per pixel and channel.
-#include "corruptions/ops.h"
+#include "corruptions/streams.h"
 
 #include <algorithm>
 

@@ -2,7 +2,8 @@
 // so the unzoomed image counts twice), in float32 like the reference (each zoom computed in float64 from the
 // float32 image, as scipy does, then rounded to float32). CPU: one pass per output row accumulating all zooms;
 // the pixels path reads and writes float32 directly.
-#include "corruptions/ops.h"
+#include "corruptions/finish.h"
+#include "corruptions/geometry.h"
 
 namespace questbench::corruption {
 namespace {

@@ -6,7 +6,8 @@
 #include "common/files.h"
 #include "corruptions/corrupt.h"
 #include "common/random.h"
-#include "corruptions/ops.h"
+#include "corruptions/finish.h"
+#include "corruptions/streams.h"
 #include "tests/test_support.h"
 
 #include <nlohmann/json.hpp>
