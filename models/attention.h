@@ -12,6 +12,7 @@
 // 17 tokens); qnorm g_h = 1 (logits = ||k|| cos, the mirror image of QUEST's ||q|| cos).
 #pragma once
 
+#include "models/model_info.h"
 #include "models/vit_config.h"
 
 #include <torch/nn/module.h>
@@ -21,19 +22,6 @@
 #include <vector>
 
 namespace questbench {
-
-// Per-layer attention statistics (definitions match the timm reference diagnostics):
-// entropy: mean over batch, heads, queries of −Σ p ln p over keys (nats); q/k norms: mean L2 norm over
-// head dims of q and k straight from qkv (before any scale or normalization); logits: the pre-softmax
-// attention logits; attn_max_mean: mean over batch, heads, queries of max_k p.
-struct AttentionDiagnostics {
-  double entropy_mean = 0;
-  std::vector<double> entropy_per_head;
-  double q_norm_mean = 0, k_norm_mean = 0;
-  double logits_std = 0, logits_max = 0;
-  double attn_max_mean = 0;
-  double block_out_mean = 0, block_out_std = 0;  // filled by the block that owns the attention
-};
 
 class AttentionImpl : public torch::nn::Module {
  public:

@@ -8,6 +8,7 @@
 
 #include "models/attention.h"
 #include "models/autocast.h"
+#include "models/model_info.h"
 #include "models/vit.h"
 #include "models/vit_config.h"
 
@@ -33,18 +34,6 @@ struct ModelSource {
   // TorchScript (and overrides for native): empty/0 means "from the checkpoint" or identity/unchecked.
   std::vector<double> mean, std;
   int64_t channels = 0, height = 0, width = 0, num_classes = 0;
-};
-
-struct ModelInfo {
-  std::string name, path, format, sha256;  // format: "safetensors" | "torchscript"
-  std::string architecture;                // "vit" | "torchscript"
-  std::string attention;                   // ViT attention variant, "" for TorchScript
-  std::string config_json;                 // ViT config, "" for TorchScript
-  std::vector<double> mean, std;           // effective preprocessing (identity: 0 / 1)
-  int64_t channels = 0, height = 0, width = 0;  // expected input size (0 = unchecked)
-  int64_t num_classes = 0;
-  std::vector<std::string> class_names;
-  int64_t num_parameters = 0;
 };
 
 class Model {

@@ -2,8 +2,7 @@
 // Schema documentation: reports/schema/README.md (the JSON layout and its version history).
 #pragma once
 
-#include "models/attention.h"
-#include "models/model.h"
+#include "models/model_info.h"
 
 #include <cstdint>
 #include <map>

@@ -72,3 +72,32 @@ TEST_CASE("eval reports round-trip and are schema-checked", "[reports]") {
   CHECK_THROWS_WITH(eval_report_from_json(R"({"schema": "questbench.training_log", "schema_version": 1})", "r.json"),
                     Catch::Contains("expected 'questbench.eval'"));
 }
+
+TEST_CASE("report content errors name the file and the problem in one line", "[reports]") {
+  AttackCell cell;
+  cell.model = "m";
+  cell.attack = "pgd";
+  cell.norm = "Linf";
+  cell.n = 3;
+  cell.robust_mask = {1, 0, 1};
+  const std::string line = attack_cell_to_json_line(cell);
+  CHECK(attack_cell_to_json_line(attack_cell_from_json_line(line, "j.jsonl")) == line);
+  std::string bad_bits = line;
+  bad_bits.replace(bad_bits.find("\"n\":3"), 5, "\"n\":30");
+  CHECK_THROWS_WITH(attack_cell_from_json_line(bad_bits, "j.jsonl"), "j.jsonl: packed bits hold 8 samples, expected 30");
+  std::string missing = line;
+  missing.replace(missing.find("\"norm\""), 6, "\"nrm\"");
+  CHECK_THROWS_WITH(attack_cell_from_json_line(missing, "j.jsonl"),
+                    Catch::StartsWith("j.jsonl: journal entry is missing a field") && Catch::Contains("'norm'"));
+
+  CorruptionCell c;
+  c.model = "m";
+  c.corruption = "fog";
+  c.group = "standard";
+  c.severity = 9;
+  CHECK_THROWS_WITH(corruption_cell_from_json_line(corruption_cell_to_json_line(c), "j.jsonl"),
+                    "j.jsonl: fog has severity 9 (not 1..5)");
+  c.severity = 2;
+  const std::string ok = corruption_cell_to_json_line(c);
+  CHECK(corruption_cell_to_json_line(corruption_cell_from_json_line(ok, "j.jsonl")) == ok);
+}

@@ -1,0 +1,496 @@
+// The field lists of the report values. Each `*_fields(io, value)` names every field once, in file order;
+// FieldWriter puts the fields into a JSON object and FieldReader takes them out of one, so the two
+// directions cannot drift apart. Reading fails the way nlohmann's at()/get() fail (missing key, wrong
+// type), which the readers in format.cpp turn into one line naming the file.
+#include "reports/serialize.h"
+
+#include "reports/format.h"
+
+#include <algorithm>
+
+namespace questbench {
+namespace {
+
+class FieldWriter {
+ public:
+  static constexpr bool reading = false;
+  explicit FieldWriter(Json& j) : j_(j) { j_ = Json::object(); }
+
+  template <class T>
+  void operator()(const char* key, const T& value) { j_[key] = value; }
+  // The reader's fallback for a key that older reports lack; the writer always writes it.
+  template <class T>
+  void optional(const char* key, const T& value, const T& /*fallback*/) { j_[key] = value; }
+  // A value < 0 means undefined and is written as null.
+  void nullable(const char* key, double value) { j_[key] = value < 0 ? Json(nullptr) : Json(value); }
+  // Per-sample 0/1 of n samples, bit-packed.
+  void bits(const char* key, const std::vector<uint8_t>& mask, int64_t /*n*/) { j_[key] = pack_bits(mask); }
+  void all_bits(const char* key, const std::vector<uint8_t>& mask) { j_[key] = pack_bits(mask); }
+  // An array read element by element (as a range, like the readers always did).
+  template <class T>
+  void list(const char* key, const std::vector<T>& values) { j_[key] = values; }
+  template <class F>
+  void object(const char* key, F&& fields) {
+    Json sub;
+    FieldWriter w(sub);
+    fields(w);
+    j_[key] = std::move(sub);
+  }
+  // Written for readers of the file (humans, other tools) and not read back.
+  template <class F>
+  void derived(const char* key, F&& value) { j_[key] = value(); }
+  // Fields without a plain counterpart in the struct.
+  void set(const char* key, Json value) { j_[key] = std::move(value); }
+
+ private:
+  Json& j_;
+};
+
+class FieldReader {
+ public:
+  static constexpr bool reading = true;
+  explicit FieldReader(const Json& j) : j_(j) {}
+
+  template <class T>
+  void operator()(const char* key, T& value) { j_.at(key).get_to(value); }
+  template <class T>
+  void optional(const char* key, T& value, const T& fallback) { value = j_.value(key, fallback); }
+  void nullable(const char* key, double& value) {
+    const Json& v = j_.at(key);
+    value = v.is_null() ? -1.0 : v.get<double>();
+  }
+  void bits(const char* key, std::vector<uint8_t>& mask, int64_t n) {
+    mask = decode_bits(j_.at(key).get<std::string>());
+    fit_bits(mask, n);
+  }
+  void all_bits(const char* key, std::vector<uint8_t>& mask) { mask = decode_bits(j_.at(key).get<std::string>()); }
+  template <class T>
+  void list(const char* key, std::vector<T>& values) {
+    for (const auto& e : j_.at(key)) values.push_back(e.get<T>());
+  }
+  template <class F>
+  void object(const char* key, F&& fields) {
+    FieldReader r(j_.at(key));
+    fields(r);
+  }
+  template <class F>
+  void derived(const char* /*key*/, F&& /*value*/) {}
+  const Json& at(const char* key) const { return j_.at(key); }
+
+ private:
+  const Json& j_;
+};
+
+// to_json and from_json of Type from one field list.
+#define QB_JSON_FIELDS(Type, fields_fn)                                      \
+  void to_json(Json& j, const Type& v) {                                     \
+    FieldWriter w(j);                                                        \
+    fields_fn(w, v);                                                         \
+  }                                                                          \
+  void from_json(const Json& j, Type& v) {                                   \
+    FieldReader r(j);                                                        \
+    fields_fn(r, v);                                                         \
+  }
+
+template <class Io, class C>
+void context_fields(Io& io, C& c) {
+  io("questbench_version", c.questbench_version);
+  io("git_commit", c.git_commit);
+  io("libtorch_version", c.libtorch_version);
+  io.optional("opencv_version", c.opencv_version, std::string());
+  io("device", c.device);
+  io.optional("autocast", c.autocast, std::string("none"));  // absent in reports written before the option existed
+  io("threads", c.threads);
+  io("seed", c.seed);
+  io("batch_size", c.batch_size);
+  io.optional("command_line", c.command_line, std::string());
+  io("start_time", c.start_time);
+  io("end_time", c.end_time);
+  io("wall_time_s", c.wall_time_s);
+  io.optional("stage_seconds", c.stage_seconds, std::map<std::string, double>{});
+}
+
+template <class Io, class D>
+void dataset_fields(Io& io, D& d) {
+  io("path", d.path);
+  io("format", d.format);
+  io.optional("split", d.split, std::string());
+  io.optional("description", d.description, std::string());
+  io("fingerprint", d.fingerprint);
+  io("size", d.size);
+  io("evaluated", d.evaluated);
+  io("num_classes", d.num_classes);
+  io("class_names", d.class_names);
+}
+
+template <class Io, class M>
+void model_fields(Io& io, M& m) {
+  io("name", m.name);
+  io("path", m.path);
+  io("format", m.format);
+  io("sha256", m.sha256);
+  io("architecture", m.architecture);
+  io.optional("attention", m.attention, std::string());
+  // The ViT config is kept as JSON text in the struct and embedded as JSON (null for TorchScript).
+  if constexpr (Io::reading) {
+    if (!io.at("config").is_null()) m.config_json = io.at("config").dump();
+  } else {
+    io.set("config", m.config_json.empty() ? Json(nullptr) : Json::parse(m.config_json));
+  }
+  io.object("preprocess", [&](auto& p) {
+    p("mean", m.mean);
+    p("std", m.std);
+    if constexpr (Io::reading) {
+      const auto size = p.at("input_size").template get<std::vector<int64_t>>();
+      if (size.size() == 3) {
+        m.channels = size[0];
+        m.height = size[1];
+        m.width = size[2];
+      }
+    } else {
+      p.set("input_size", Json{m.channels, m.height, m.width});
+    }
+  });
+  io("num_classes", m.num_classes);
+  io.optional("num_parameters", m.num_parameters, int64_t{0});
+}
+
+template <class Io, class D>
+void diagnostics_fields(Io& io, D& d) {
+  io("entropy_mean", d.entropy_mean);
+  io("entropy_per_head", d.entropy_per_head);
+  io("q_norm_mean", d.q_norm_mean);
+  io("k_norm_mean", d.k_norm_mean);
+  io("logits_std", d.logits_std);
+  io("logits_max", d.logits_max);
+  io("attn_max_mean", d.attn_max_mean);
+  io("block_out_mean", d.block_out_mean);
+  io("block_out_std", d.block_out_std);
+}
+
+template <class Io, class C>
+void clean_fields(Io& io, C& c) {
+  io("n", c.n);
+  io("correct", c.correct);
+  io("accuracy", c.accuracy);
+  io("error", c.error);
+  io("loss", c.loss);
+  // The struct holds parallel per-class vectors; the file one object per class, with its accuracy.
+  if constexpr (Io::reading) {
+    for (const auto& pc : io.at("per_class")) {
+      c.per_class_n.push_back(pc.at("n").template get<int64_t>());
+      c.per_class_correct.push_back(pc.at("correct").template get<int64_t>());
+    }
+  } else {
+    Json per_class = Json::array();
+    for (size_t k = 0; k < c.per_class_n.size(); ++k) {
+      const int64_t n = c.per_class_n[k], correct = c.per_class_correct[k];
+      per_class.push_back({{"class", std::to_string(k)},
+                           {"n", n},
+                           {"correct", correct},
+                           {"accuracy", n ? static_cast<double>(correct) / n : 0.0}});
+    }
+    io.set("per_class", std::move(per_class));
+  }
+  io.bits("correct_bits", c.correct_mask, c.n);
+}
+
+template <class Io, class C>
+void attack_cell_fields(Io& io, C& c) {
+  io("model", c.model);
+  io("attack", c.attack);
+  io.optional("spec", c.spec, std::string());  // reports before attack specs name the attack alone
+  io("norm", c.norm);
+  io("eps", c.eps);
+  io("eps_str", c.eps_text);
+  io.object("params", [&](auto& p) {
+    p("steps", c.steps);
+    p("alpha", c.alpha);
+    p("restarts", c.restarts);
+    p("random_start", c.random_start);
+    p("early_stop", c.early_stop);
+    p("loss", c.loss);
+    p("targeted", c.targeted);
+  });
+  io("n", c.n);
+  io("robust_accuracy", c.robust_accuracy);
+  io("attack_success_rate_on_clean_correct", c.success_rate);
+  io.object("perturbation", [&](auto& p) {
+    p("mean_linf", c.mean_linf);
+    p("max_linf", c.max_linf);
+    p("mean_l2", c.mean_l2);
+    p("max_l2", c.max_l2);
+  });
+  io("gradient_evaluations", c.gradient_evaluations);
+  io("zero_gradient_fraction", c.zero_gradient_fraction);
+  io("seconds", c.seconds);
+  io.bits("robust_bits", c.robust_mask, c.n);
+}
+
+template <class Io, class C>
+void worst_case_fields(Io& io, C& c) {
+  io("norm", c.norm);
+  io("eps", c.eps);
+  io("eps_str", c.eps_text);
+  io("attacks", c.attacks);
+  io("robust_accuracy", c.robust_accuracy);
+  io.all_bits("robust_bits", c.robust_mask);
+}
+
+template <class Io, class S>
+void sanity_fields(Io& io, S& s) {
+  io("name", s.name);
+  io("model", s.model);
+  io("status", s.status);
+  io("message", s.message);
+}
+
+template <class Io, class C>
+void corruption_config_fields(Io& io, C& c) {
+  io("source", c.source);
+  io.optional("table", c.table, std::string());
+  io.optional("quantize", c.quantize, true);
+  io.optional("imagenet_c_jpeg", c.imagenet_c_jpeg, false);
+  io.optional("frost", c.frost, std::string());
+  io("corruptions", c.corruptions);
+  io("severities", c.severities);
+  io.optional("baseline", c.baseline, std::string());
+}
+
+template <class Io, class C>
+void corruption_cell_fields(Io& io, C& c) {
+  io("severity", c.severity);
+  io("n", c.n);
+  io("correct", c.correct);
+  io("accuracy", c.accuracy);
+  io("error", c.error);
+  io.optional("seconds", c.seconds, 0.0);
+  io.bits("correct_bits", c.correct_mask, c.n);
+}
+
+template <class Io, class E>
+void corruption_entry_fields(Io& io, E& e) {
+  auto& s = e.summary;
+  io("corruption", s.corruption);
+  io("group", s.group);
+  if constexpr (Io::reading) {
+    // Each cell is checked as it is read, so that the first problem in the file is the one reported.
+    for (const auto& sj : io.at("severities")) {
+      auto cell = sj.template get<CorruptionCell>();
+      cell.corruption = s.corruption;
+      cell.group = s.group;
+      check_severity(cell);
+      e.cells.push_back(std::move(cell));
+      ++s.severities;
+    }
+  } else {
+    io.list("severities", e.cells);
+  }
+  io("mean_accuracy", s.mean_accuracy);
+  io("mean_error", s.mean_error);
+  io.nullable("ce", s.ce);
+  io.nullable("relative_ce", s.relative_ce);
+}
+
+template <class Io, class S>
+void corruption_model_summary_fields(Io& io, S& s) {
+  io.nullable("mce", s.mce);
+  io.nullable("relative_mce", s.relative_mce);
+  io("mean_corruption_accuracy", s.mean_corruption_accuracy);
+  io("mean_corruption_error", s.mean_corruption_error);
+  io("standard_corruptions", s.standard_corruptions);
+  io("standard_complete", s.standard_complete);
+  io.nullable("extra_mce", s.extra_mce);
+  io("extra_mean_accuracy", s.extra_mean_accuracy);
+  io("extra_mean_error", s.extra_mean_error);
+  io("extra_corruptions", s.extra_corruptions);
+}
+
+template <class Io, class E>
+void epoch_fields(Io& io, E& e) {
+  io("epoch", e.epoch);
+  io("learning_rate_end", e.learning_rate_end);
+  io("train_loss", e.train_loss);
+  io("train_accuracy", e.train_accuracy);
+  io("test_loss", e.test_loss);
+  io("test_accuracy", e.test_accuracy);
+  io.derived("max_attention_logit", [&] {
+    double max_logit = -1e300;
+    for (const auto& d : e.layers) max_logit = std::max(max_logit, d.logits_max);
+    return e.layers.empty() ? Json(nullptr) : Json(max_logit);
+  });
+  io("seconds", e.seconds);
+  io.list("layers", e.layers);
+}
+
+// The blocks every model report opens with: schema, schema_version, context, dataset, models.
+template <class Io, class R>
+void head_fields(Io& io, R& r, const char* schema) {
+  if constexpr (!Io::reading) {
+    io.set("schema", schema);
+    io.set("schema_version", kSchemaVersion);
+  }
+  io("context", r.context);
+  io("dataset", r.dataset);
+  io.list("models", r.models);
+}
+
+// A clean result in a report: per-class entries named after the data set's classes.
+Json clean_json(const CleanResult& c, const std::vector<std::string>& class_names) {
+  Json j = c;
+  label_classes(j, class_names);
+  return j;
+}
+
+}  // namespace
+
+QB_JSON_FIELDS(RunContext, context_fields)
+QB_JSON_FIELDS(DatasetInfo, dataset_fields)
+QB_JSON_FIELDS(ModelInfo, model_fields)
+QB_JSON_FIELDS(AttentionDiagnostics, diagnostics_fields)
+QB_JSON_FIELDS(CleanResult, clean_fields)
+QB_JSON_FIELDS(AttackCell, attack_cell_fields)
+QB_JSON_FIELDS(WorstCaseCell, worst_case_fields)
+QB_JSON_FIELDS(SanityCheck, sanity_fields)
+QB_JSON_FIELDS(CorruptionConfig, corruption_config_fields)
+QB_JSON_FIELDS(CorruptionCell, corruption_cell_fields)
+QB_JSON_FIELDS(CorruptionEntry, corruption_entry_fields)
+QB_JSON_FIELDS(CorruptionModelSummary, corruption_model_summary_fields)
+QB_JSON_FIELDS(EpochRecord, epoch_fields)
+
+void label_classes(Json& clean, const std::vector<std::string>& class_names) {
+  auto& per_class = clean.at("per_class");
+  for (size_t k = 0; k < per_class.size() && k < class_names.size(); ++k) per_class[k]["class"] = class_names[k];
+}
+
+void check_severity(const CorruptionCell& c) {
+  if (c.severity < 1 || c.severity > 5)
+    throw FieldError(c.corruption + " has severity " + std::to_string(c.severity) + " (not 1..5)");
+}
+
+// Reports: the head, then per model name a results entry; the struct keeps models' values in
+// parallel vectors (clean) or flat lists tagged with the model (cells).
+
+void to_json(Json& j, const EvalReport& r) {
+  FieldWriter w(j);
+  head_fields(w, r, "questbench.eval");
+  Json results = Json::object();
+  for (size_t i = 0; i < r.models.size(); ++i) {
+    const auto& c = r.results.at(i);
+    results[r.models[i].name] = {{"clean", clean_json(c, r.dataset.class_names)}, {"clean_acc", c.accuracy}};
+  }
+  j["results"] = std::move(results);
+}
+
+void from_json(const Json& j, EvalReport& r) {
+  FieldReader io(j);
+  head_fields(io, r, "questbench.eval");
+  for (const auto& m : r.models) r.results.push_back(j.at("results").at(m.name).at("clean").get<CleanResult>());
+}
+
+void to_json(Json& j, const AttackReport& r) {
+  FieldWriter w(j);
+  head_fields(w, r, "questbench.attack");
+  Json results = Json::object();
+  for (size_t i = 0; i < r.models.size(); ++i) {
+    const auto& name = r.models[i].name;
+    Json attacks = Json::array(), worst = Json::array();
+    for (const auto& c : r.cells)
+      if (c.model == name) attacks.push_back(c);
+    for (const auto& c : r.worst_case)
+      if (c.model == name) worst.push_back(c);
+    results[name] = {{"clean", clean_json(r.clean.at(i), r.dataset.class_names)},
+                     {"clean_acc", r.clean.at(i).accuracy},
+                     {"attacks", std::move(attacks)},
+                     {"worst_case", std::move(worst)}};
+  }
+  j["results"] = std::move(results);
+  j["sanity_checks"] = r.sanity;
+}
+
+void from_json(const Json& j, AttackReport& r) {
+  FieldReader io(j);
+  head_fields(io, r, "questbench.attack");
+  for (const auto& m : r.models) {
+    const auto& res = j.at("results").at(m.name);
+    r.clean.push_back(res.at("clean").get<CleanResult>());
+    for (const auto& c : res.at("attacks")) {
+      r.cells.push_back(c.get<AttackCell>());
+      if (r.cells.back().model != m.name)
+        throw FieldError("attack cell of model '" + r.cells.back().model + "' listed under model '" + m.name + "'");
+    }
+    for (const auto& w : res.at("worst_case")) {
+      auto cell = w.get<WorstCaseCell>();
+      cell.model = m.name;
+      fit_bits(cell.robust_mask, r.clean.back().n);
+      r.worst_case.push_back(std::move(cell));
+    }
+  }
+  io.list("sanity_checks", r.sanity);
+}
+
+void to_json(Json& j, const CorruptionReport& r) {
+  FieldWriter w(j);
+  head_fields(w, r, "questbench.corruption");
+  w("config", r.config);
+  Json results = Json::object();
+  for (size_t i = 0; i < r.models.size(); ++i) {
+    const auto& name = r.models[i].name;
+    const auto& clean = r.clean.at(i);
+    const auto& summary = r.summaries.at(i);
+    Json corruptions = Json::array();
+    for (const auto& cs : summary.corruptions) {
+      CorruptionEntry entry{cs, {}};
+      for (const auto& cell : r.cells)
+        if (cell.model == name && cell.corruption == cs.corruption) entry.cells.push_back(cell);
+      corruptions.push_back(entry);
+    }
+    // A model without a clean evaluation (n = 0) has null clean and clean_acc.
+    Json entry;
+    entry["clean"] = clean.n ? clean_json(clean, r.dataset.class_names) : Json(nullptr);
+    entry["clean_acc"] = clean.n ? Json(clean.accuracy) : Json(nullptr);
+    entry["corruptions"] = std::move(corruptions);
+    entry["summary"] = summary;
+    entry["corruptions_acc"] = summary.mean_corruption_accuracy;
+    entry["corruptions_mce"] = summary.mce < 0 ? Json(nullptr) : Json(summary.mce);
+    results[name] = std::move(entry);
+  }
+  j["results"] = std::move(results);
+}
+
+void from_json(const Json& j, CorruptionReport& r) {
+  FieldReader io(j);
+  head_fields(io, r, "questbench.corruption");
+  io("config", r.config);
+  for (const auto& m : r.models) {
+    if (!j.at("results").contains(m.name)) throw FieldError("no results for model '" + m.name + "'");
+    const auto& entry = j.at("results").at(m.name);
+    r.clean.push_back(entry.at("clean").is_null() ? CleanResult{} : entry.at("clean").get<CleanResult>());
+    std::vector<CorruptionSummary> corruptions;
+    for (const auto& cj : entry.at("corruptions")) {
+      auto e = cj.get<CorruptionEntry>();
+      for (auto& cell : e.cells) {
+        cell.model = m.name;
+        r.cells.push_back(std::move(cell));
+      }
+      corruptions.push_back(e.summary);
+    }
+    auto summary = entry.at("summary").get<CorruptionModelSummary>();
+    summary.model = m.name;
+    summary.corruptions = std::move(corruptions);
+    r.summaries.push_back(std::move(summary));
+  }
+}
+
+void to_json(Json& j, const TrainingLog& log) {
+  j = Json::object();
+  j["schema"] = "questbench.training_log";
+  j["schema_version"] = kSchemaVersion;
+  j["context"] = log.context;
+  j["config"] = Json::parse(log.config_json);
+  j["recipe"] = Json::parse(log.recipe_json);
+  j["dataset_fingerprint"] = {{"train", log.dataset_fingerprint_train}, {"test", log.dataset_fingerprint_test}};
+  j["epochs"] = log.epochs;
+}
+
+}  // namespace questbench
