@@ -26,29 +26,15 @@ class GradientAttack final : public Attack {
   const AttackCapabilities& capabilities() const override { return info_.capabilities; }
 
   AttackSettings settings(double eps) const override {
-    AttackSettings s;
-    s.steps = o_.steps;
-    s.restarts = o_.restarts;
     // A single-step attack steps the whole radius.
-    s.alpha = !set_.steps ? eps : o_.alpha_relative ? o_.alpha.value * eps : o_.alpha.value;
-    s.random_start = o_.random_start;
-    s.early_stop = o_.early_stop;
-    s.loss = o_.loss;
-    return s;
+    const double alpha = !set_.steps ? eps : o_.alpha_relative ? o_.alpha.value * eps : o_.alpha.value;
+    return {o_.steps, o_.restarts, alpha, o_.random_start, o_.early_stop, o_.loss};
   }
 
   AttackOutput run(const Model& model, const AttackBatch& batch, double eps, bool check_final) const override {
     const auto s = settings(eps);
-    AttackConfig config;
-    config.eps = eps;
-    config.alpha = s.alpha;
-    config.steps = s.steps;
-    config.restarts = s.restarts;
-    config.random_start = s.random_start;
-    config.early_stop = s.early_stop;
-    config.loss = s.loss;
-    config.targeted = batch.targets.defined();
-    config.check_final = check_final;
+    const AttackConfig config{eps,           s.alpha, s.steps, s.random_start, s.restarts, s.loss, s.early_stop,
+                              batch.targets.defined(), check_final};
     return info_.run(model, batch.x, batch.labels, batch.targets, config, batch.seeds);
   }
 

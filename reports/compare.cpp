@@ -163,7 +163,11 @@ Condition attack_condition(const AttackCell& cell) {
   c.eps = cell.eps;
   c.eps_text = cell.eps_text;
   c.settings = attack_settings(cell);
-  c.key = "attack/" + cell.attack + "/" + cell.norm + "/" + cell.eps_text + "/" + c.settings;
+  // The attack's identity is its spec plus the run's targets (not an option of the attack); reports written
+  // before specs are identified by name and settings.
+  c.key = cell.spec.empty() ? "attack/" + cell.attack + "/" + cell.norm + "/" + cell.eps_text + "/" + c.settings
+                            : "attack/" + cell.spec + (cell.targeted.empty() ? "" : "/targeted " + cell.targeted) + "/" +
+                                  cell.norm + "/" + cell.eps_text;
   c.label = upper(cell.attack) + " " + cell.norm + " " + cell.eps_text;
   return c;
 }

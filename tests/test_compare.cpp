@@ -368,3 +368,24 @@ TEST_CASE("questbench compare writes report.md, report.html and summary.json, or
   CHECK(run_qb("compare --help", &out) == 0);
   CHECK(out.find("--bootstrap") != std::string::npos);
 }
+
+TEST_CASE("compare tells attacks apart by their specs", "[compare][cli][spec]") {
+  // Two PGD configurations in one sweep are two attacks: two cells per eps in the report, two conditions in the
+  // comparison, each keyed by its spec.
+  const auto dir = make_temp_dir("compare-specs");
+  const std::string ckpt = source_dir() + "/models/checkpoints/fmnist_vit_";
+  REQUIRE(run_qb("attack --quiet --limit 16 --batch-size 16 --no-sanity-checks --eps 4/255 --attacks pgd:steps=2,pgd:steps=3,alpha=1/255"
+                 " --model " + ckpt + "standard.safetensors --model " + ckpt + "quest.safetensors -o " + dir + "/attack.json") == 0);
+  const auto report = nlohmann::json::parse(read_file_bytes(dir + "/attack.json"));
+  const auto& cells = report["results"]["fmnist_vit_quest"]["attacks"];
+  REQUIRE(cells.size() == 2);
+  CHECK(cells[0]["spec"] == "pgd:steps=2,alpha=2/255,restarts=1,random_start=1,loss=ce,early_stop=1");
+  CHECK(cells[1]["spec"] == "pgd:steps=3,alpha=1/255,restarts=1,random_start=1,loss=ce,early_stop=1");
+  REQUIRE(run_qb("compare " + dir + "/attack.json -o " + dir + "/out --quiet") == 0);
+  const auto summary = nlohmann::json::parse(read_file_bytes(dir + "/out/summary.json"));
+  std::vector<std::string> keys;
+  for (const auto& d : summary["deltas"])
+    if (d["condition"]["kind"] == "attack") keys.push_back(d["condition"]["key"]);
+  CHECK(std::count(keys.begin(), keys.end(), "attack/" + cells[0]["spec"].get<std::string>() + "/Linf/4/255") == 1);
+  CHECK(std::count(keys.begin(), keys.end(), "attack/" + cells[1]["spec"].get<std::string>() + "/Linf/4/255") == 1);
+}

@@ -15,10 +15,7 @@
 namespace questbench {
 namespace {
 
-struct AttackCommandOptions {
-  CommonOptions common;
-  ModelOptions models;
-  DatasetOptions data;
+struct AttackCommandOptions : ModelDataOptions {
   std::string attacks = "fgsm,pgd";
   std::string eps = "0,1/255,2/255,4/255,8/255";
   std::string eps_l2 = "0,0.25,0.5,1.0";
@@ -82,15 +79,10 @@ void print_summary(const AttackReport& report, const std::string& output) {
 
 void run_attack(const AttackCommandOptions& o) {
   AttackSweepOptions sweep = sweep_options(o);  // everything checked before anything loads
-  const auto sources = model_sources(o.models);
-  const auto spec = dataset_spec(o.data);
-  CommandRun run(o.common, o.models.autocast);
-  auto inputs = run.load(spec, sources);
-  const auto& dataset = inputs.dataset;
-  const auto& models = inputs.models;
-  sweep.range = first_samples(o.data.limit, dataset->size());
-  AttackReport report = run.stage("attack", [&] { return run_attack_sweep(models, *dataset, sweep, run.reporter()); });
-  report.dataset = dataset_info(*dataset, o.data, sweep.range.size());
+  ModelDataRun run(o);
+  sweep.range = run.range;
+  AttackReport report = run.stage("attack", [&] { return run_attack_sweep(run.models, *run.dataset, sweep, run.reporter()); });
+  report.dataset = dataset_info(*run.dataset, o.data, sweep.range.size());
   report.context = run.finish();
   write_report(o.output, attack_report_to_json(report));
   std::filesystem::remove(sweep.journal_path);
@@ -100,11 +92,8 @@ void run_attack(const AttackCommandOptions& o) {
 }  // namespace
 
 void add_attack_command(CLI::App& app, CommandRunner& runner) {
-  auto o = std::make_shared<AttackCommandOptions>();
-  auto* cmd = app.add_subcommand("attack", "adversarial sweep: models x attacks x eps -> JSON report (AutoAttack-style robust accuracy)");
-  add_common_options(cmd, o->common, 256);
-  add_model_options(cmd, o->models, /*required=*/true);
-  add_dataset_options(cmd, o->data);
+  auto [cmd, o] = add_command<kModels | kData>(
+      &app, runner, "attack", "adversarial sweep: models x attacks x eps -> JSON report (AutoAttack-style robust accuracy)", run_attack, 256);
   cmd->add_option("--attacks", o->attacks,
                   "comma-separated attack specs: fgsm, pgd, pgd-l2, each optionally with its own options, e.g. "
                   "pgd:steps=20,alpha=1/255 (options left out come from the flags below)")
@@ -124,7 +113,6 @@ void add_attack_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_flag("--no-sanity-checks", o->no_sanity, "skip the extra sanity probes (large eps, doubled steps)");
   cmd->add_flag("--resume", o->resume, "continue from <output>.journal (finished cells are kept)");
   cmd->add_option("-o,--output", o->output, "report path (written atomically)")->capture_default_str();
-  cmd->callback([o, &runner] { runner = [o] { run_attack(*o); }; });
 }
 
 }  // namespace questbench

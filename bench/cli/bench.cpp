@@ -20,25 +20,19 @@
 namespace questbench {
 namespace {
 
-struct InferenceBenchOptions {
-  CommonOptions common;
-  ModelOptions models;
-  DatasetOptions data;
+struct InferenceBenchOptions : ModelDataOptions {
   int repeats = 3;
   std::string save_inputs, save_logits;
 };
 
 void run_inference_bench(const InferenceBenchOptions& o) {
-  const auto sources = model_sources(o.models);
-  QB_USAGE_CHECK(sources.size() == 1, "bench inference takes exactly one --model");
-  CommandRun run(o.common, o.models.autocast);
-  const torch::Device device = run.device;
-  auto inputs = run.load(dataset_spec(o.data), sources);
-  const Model& model = inputs.models[0];
-  const int64_t count = first_samples(o.data.limit, inputs.dataset->size()).size();
-  auto x = inputs.dataset->read(0, count).x.contiguous();
+  QB_USAGE_CHECK(o.models.paths.size() == 1, "bench inference takes exactly one --model");
+  ModelDataRun run(o);
+  const Model& model = run.models[0];
+  const int64_t count = run.range.size();
+  auto x = run.dataset->read(0, count).x.contiguous();
   // The images are copied to the device once, before timing: the figure is the model's forward throughput.
-  const auto x_device = x.to(device);
+  const auto x_device = x.to(run.device);
   c10::InferenceMode inference_mode;  // no autograd bookkeeping at all (stronger than no_grad)
   auto run_once = [&] {
     std::vector<torch::Tensor> out;
@@ -47,7 +41,7 @@ void run_inference_bench(const InferenceBenchOptions& o) {
     return torch::cat(out, 0);
   };
   auto logits = run_once();  // warm-up (and the logits other frameworks are checked against)
-  Stopwatch stopwatch(device);
+  Stopwatch stopwatch(run.device);
   double best = 1e300;
   for (int r = 0; r < o.repeats; ++r) best = std::min(best, stopwatch.time([&] { run_once(); }));
   if (!o.save_inputs.empty()) write_npy(o.save_inputs, x);
@@ -58,25 +52,19 @@ void run_inference_bench(const InferenceBenchOptions& o) {
               static_cast<long long>(o.common.batch_size), run.threads, o.repeats, best, count / best);
 }
 
-struct PgdBenchOptions {
-  CommonOptions common;
-  ModelOptions models;
-  DatasetOptions data;
+struct PgdBenchOptions : ModelDataOptions {
   int steps = 10;
   int repeats = 3;
   std::string save_inputs, save_labels;
 };
 
 void run_pgd_bench(const PgdBenchOptions& o) {
-  const auto sources = model_sources(o.models);
-  QB_USAGE_CHECK(sources.size() == 1, "bench pgd takes exactly one --model");
-  CommandRun run(o.common, o.models.autocast);
-  const torch::Device device = run.device;
-  auto inputs = run.load(dataset_spec(o.data), sources);
-  const Model& model = inputs.models[0];
-  const int64_t count = first_samples(o.data.limit, inputs.dataset->size()).size();
-  auto batch = inputs.dataset->read(0, count);
-  auto x = batch.x.to(device), y = batch.y.to(device);  // copied before timing: the figure is the attack's
+  QB_USAGE_CHECK(o.models.paths.size() == 1, "bench pgd takes exactly one --model");
+  ModelDataRun run(o);
+  const Model& model = run.models[0];
+  const int64_t count = run.range.size();
+  auto batch = run.dataset->read(0, count);
+  auto x = batch.x.to(run.device), y = batch.y.to(run.device);  // copied before timing: the figure is the attack's
   const int64_t bs = o.common.batch_size;
   std::vector<uint64_t> seeds(count);
   for (int64_t i = 0; i < count; ++i) seeds[i] = static_cast<uint64_t>(i);
@@ -110,7 +98,7 @@ void run_pgd_bench(const PgdBenchOptions& o) {
   double bare_s = 1e300, pgd_s = 1e300, pgd_es_s = 1e300;
   std::vector<double> ratio, ratio_es;
   const auto pgd_plain = pgd(false), pgd_early = pgd(true);
-  Stopwatch stopwatch(device);
+  Stopwatch stopwatch(run.device);
   for (int r = 0; r < o.repeats; ++r) {
     const double b = stopwatch.time(bare), p = stopwatch.time(pgd_plain), pe = stopwatch.time(pgd_early);
     bare_s = std::min(bare_s, b), pgd_s = std::min(pgd_s, p), pgd_es_s = std::min(pgd_es_s, pe);
@@ -138,26 +126,18 @@ void run_pgd_bench(const PgdBenchOptions& o) {
 void add_bench_command(CLI::App& app, CommandRunner& runner) {
   auto* bench = app.add_subcommand("bench", "performance measurements");
   bench->require_subcommand(1);
-  auto o = std::make_shared<InferenceBenchOptions>();
-  auto* inference = bench->add_subcommand("inference", "native forward throughput of one model on a data set");
-  add_common_options(inference, o->common, 256);
-  add_model_options(inference, o->models, /*required=*/true);
-  add_dataset_options(inference, o->data);
+  auto [inference, o] = add_command<kModels | kData>(bench, runner, "inference", "native forward throughput of one model on a data set",
+                                                     run_inference_bench, 256);
   inference->add_option("--repeats", o->repeats, "timed passes (best is reported)")->check(CLI::PositiveNumber);
   inference->add_option("--save-inputs", o->save_inputs, "write the images as float32 NCHW .npy");
   inference->add_option("--save-logits", o->save_logits, "write the logits as float32 .npy");
-  inference->callback([o, &runner] { runner = [o] { run_inference_bench(*o); }; });
 
-  auto p = std::make_shared<PgdBenchOptions>();
-  auto* pgd = bench->add_subcommand("pgd", "PGD-Linf (eps 8/255, alpha 2/255) wall time vs bare forward+backward passes");
-  add_common_options(pgd, p->common, 250);
-  add_model_options(pgd, p->models, /*required=*/true);
-  add_dataset_options(pgd, p->data);
+  auto [pgd, p] = add_command<kModels | kData>(
+      bench, runner, "pgd", "PGD-Linf (eps 8/255, alpha 2/255) wall time vs bare forward+backward passes", run_pgd_bench, 250);
   pgd->add_option("--steps", p->steps, "PGD steps (and bare passes per batch)")->capture_default_str();
   pgd->add_option("--repeats", p->repeats, "timed runs (best is reported)")->check(CLI::PositiveNumber);
   pgd->add_option("--save-inputs", p->save_inputs, "write the images as float32 NCHW .npy");
   pgd->add_option("--save-labels", p->save_labels, "write the labels as int64 .npy");
-  pgd->callback([p, &runner] { runner = [p] { run_pgd_bench(*p); }; });
 }
 
 }  // namespace questbench

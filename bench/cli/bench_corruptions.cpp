@@ -80,9 +80,8 @@ void run_bench_corruptions(const BenchCorruptionsOptions& o) {
 
 void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner) {
   auto* bench = app.get_subcommand("bench");
-  auto o = std::make_shared<BenchCorruptionsOptions>();
-  auto* cmd = bench->add_subcommand("corruptions", "ms/image of every corruption and severity at 224x224 and 32x32 RGB");
-  add_common_options(cmd, o->common, 64);
+  auto [cmd, o] = add_command<kCommonOnly>(bench, runner, "corruptions", "ms/image of every corruption and severity at 224x224 and 32x32 RGB",
+                                           run_bench_corruptions, 64);
   cmd->add_option("--sides", o->sides, "image sides to time")->capture_default_str();
   cmd->add_option("--corruptions", o->corruptions, "all | comma-separated names")->capture_default_str();
   cmd->add_option("--image", o->image, "time on this image (resized) instead of a smooth synthetic one");
@@ -91,7 +90,6 @@ void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_flag("--json", o->json, "one JSON object per corruption and side");
   cmd->add_flag("--tensor-ops", o->tensor_ops, "time the tensor-op path (what non-CPU devices run) instead of the CPU kernels");
   cmd->add_flag("--floors", o->floors, "also time the floors: a batch copy, ATen's and the fast streams' draws, the float64 round trip");
-  cmd->callback([o, &runner] { runner = [o] { run_bench_corruptions(*o); }; });
 }
 
 }  // namespace questbench

@@ -206,6 +206,14 @@ CommandRun::Inputs CommandRun::load(const DatasetSpec& spec, const std::vector<M
   });
 }
 
+ModelDataRun::ModelDataRun(const ModelDataOptions& o, const std::vector<ModelSource>& sources, const DatasetSpec& spec)
+    : CommandRun(o.common, o.models.autocast) {
+  auto in = load(spec, sources);
+  dataset = std::move(in.dataset);
+  models = std::move(in.models);
+  range = first_samples(o.data.limit, dataset->size());
+}
+
 const RunContext& CommandRun::finish() {
   context.end_time = utc_timestamp_now();
   context.wall_time_s = seconds_since(started_);

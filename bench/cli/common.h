@@ -99,12 +99,54 @@ class CommandRun {
 
 DatasetInfo dataset_info(const Dataset& dataset, const DatasetOptions& options, int64_t evaluated);
 
+// The options of commands that run models on a data set.
+struct ModelDataOptions {
+  CommonOptions common;
+  ModelOptions models;
+  DatasetOptions data;
+};
+
+// The start of such a command: the model and data options checked first, then the CommandRun started, the
+// data set opened and the models loaded ("load" stage); `range` is the --limit samples.
+class ModelDataRun : public CommandRun {
+ public:
+  explicit ModelDataRun(const ModelDataOptions& options)
+      : ModelDataRun(options, model_sources(options.models), dataset_spec(options.data)) {}
+  std::unique_ptr<Dataset> dataset;
+  std::vector<Model> models;
+  SampleRange range;
+
+ private:
+  ModelDataRun(const ModelDataOptions& options, const std::vector<ModelSource>& sources, const DatasetSpec& spec);
+};
+
 // The full command line, recorded in reports.
 void set_command_line(int argc, char** argv);
 const std::string& command_line();
 
 // Registration of subcommands (one file each).
 using CommandRunner = std::function<void()>;
+
+// The option groups a command takes besides CommonOptions (members `models` and `data` of its options).
+enum OptionGroups { kCommonOnly = 0, kModels = 1, kData = 2 };
+template <typename Options>
+struct Command {
+  CLI::App* app;
+  std::shared_ptr<Options> options;
+};
+// Adds subcommand `name` to `parent` with CommonOptions (default batch size `batch_size`) and the groups asked
+// for; when it is chosen, `runner` becomes run(options). The options live as long as the callback.
+template <int Groups, typename Options>
+Command<Options> add_command(CLI::App* parent, CommandRunner& runner, const std::string& name, const std::string& help,
+                             void (*run)(const Options&), int64_t batch_size) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = parent->add_subcommand(name, help);
+  add_common_options(cmd, o->common, batch_size);
+  if constexpr ((Groups & kModels) != 0) add_model_options(cmd, o->models, /*required=*/true);
+  if constexpr ((Groups & kData) != 0) add_dataset_options(cmd, o->data);
+  cmd->callback([o, run, &runner] { runner = [o, run] { run(*o); }; });
+  return {cmd, o};
+}
 void add_eval_command(CLI::App& app, CommandRunner& runner);
 void add_predict_command(CLI::App& app, CommandRunner& runner);
 void add_train_command(CLI::App& app, CommandRunner& runner);

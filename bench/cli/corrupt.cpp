@@ -226,12 +226,11 @@ void run_gallery(const GalleryOptions& o) {
 }  // namespace
 
 void add_corrupt_command(CLI::App& app, CommandRunner& runner) {
-  auto o = std::make_shared<CorruptOptions>();
-  auto* cmd = app.add_subcommand("corrupt", "write corrupted copies of images / an ImageFolder tree / a data set (ImageNet-C or CIFAR-10-C layout)");
-  add_common_options(cmd, o->common, 64);
+  auto [cmd, o] = add_command<kData>(
+      &app, runner, "corrupt", "write corrupted copies of images / an ImageFolder tree / a data set (ImageNet-C or CIFAR-10-C layout)",
+      run_corrupt, 64);
   cmd->add_option("inputs", o->inputs, "image files or ImageFolder roots (each image seeded by its relative path)");
   o->data.dataset.clear();  // --dataset mode only when given
-  add_dataset_options(cmd, o->data);
   cmd->add_option("--layout", o->layout, "--dataset mode: imagenet-c (PNG tree) or cifar10-c (.npy per corruption)")
       ->capture_default_str();
   cmd->add_option("-o,--output", o->output, "output root: <out>/<corruption>/<severity>/<relative path>")->capture_default_str();
@@ -240,17 +239,14 @@ void add_corrupt_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--table", o->table, "auto | imagenet | tiny | cifar")->capture_default_str();
   cmd->add_flag("--imagenet-c-jpeg", o->imagenet_c_jpeg, "re-save as JPEG quality 85 like the released ImageNet-C");
   cmd->add_option("--frost-dir", o->frost_dir, "folder with the original frost1.png .. frost5.jpg (default: procedural textures)");
-  cmd->callback([o, &runner] { runner = [o] { run_corrupt(*o); }; });
 
-  auto g = std::make_shared<GalleryOptions>();
-  auto* gallery = app.add_subcommand("gallery", "one PNG grid of an image: rows corruptions, columns severities");
-  add_common_options(gallery, g->common, 1);
+  auto [gallery, g] = add_command<kCommonOnly>(&app, runner, "gallery", "one PNG grid of an image: rows corruptions, columns severities",
+                                               run_gallery, 1);
   gallery->add_option("image", g->image, "input image")->required();
   gallery->add_option("-o,--output", g->output, "PNG path")->capture_default_str();
   gallery->add_option("--table", g->table, "auto | imagenet | tiny | cifar")->capture_default_str();
   gallery->add_option("--cell", g->cell, "cell size in pixels")->capture_default_str();
   gallery->add_option("--frost-dir", g->frost_dir, "folder with the original frost photos (default: procedural textures)");
-  gallery->callback([g, &runner] { runner = [g] { run_gallery(*g); }; });
 }
 
 }  // namespace questbench

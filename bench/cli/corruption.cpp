@@ -20,10 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CorruptionCommandOptions {
-  CommonOptions common;
-  ModelOptions models;
-  DatasetOptions data;
+struct CorruptionCommandOptions : ModelDataOptions {
   std::string corruptions = "auto", severities = "1-5", baseline, table = "auto", frost_dir, clean_dataset;
   std::string clean_format = "auto";
   bool no_quantize = false, imagenet_c_jpeg = false, resume = false;
@@ -165,11 +162,8 @@ void run_corruption(const CorruptionCommandOptions& o) {
 }  // namespace
 
 void add_corruption_command(CLI::App& app, CommandRunner& runner) {
-  auto o = std::make_shared<CorruptionCommandOptions>();
-  auto* cmd = app.add_subcommand("corruption", "corruption benchmark: models x corruptions x severities -> JSON report with mCE");
-  add_common_options(cmd, o->common, 256);
-  add_model_options(cmd, o->models, /*required=*/true);
-  add_dataset_options(cmd, o->data);
+  auto [cmd, o] = add_command<kModels | kData>(
+      &app, runner, "corruption", "corruption benchmark: models x corruptions x severities -> JSON report with mCE", run_corruption, 256);
   cmd->add_option("--corruptions", o->corruptions,
                   "auto (all 19, or those present in a pre-corrupted folder) | all | standard | extra | comma-separated names")
       ->capture_default_str();
@@ -183,7 +177,6 @@ void add_corruption_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--clean-format", o->clean_format, "format of --clean-dataset")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue from <output>.journal (finished cells are kept)");
   cmd->add_option("-o,--output", o->output, "report path (written atomically)")->capture_default_str();
-  cmd->callback([o, &runner] { runner = [o] { run_corruption(*o); }; });
 }
 
 }  // namespace questbench

@@ -9,21 +9,15 @@
 namespace questbench {
 namespace {
 
-struct EvalOptions {
-  CommonOptions common;
-  ModelOptions models;
-  DatasetOptions data;
+struct EvalOptions : ModelDataOptions {
   std::string output = "eval.json";
 };
 
 void run_eval(const EvalOptions& o) {
-  const auto sources = model_sources(o.models);
-  const auto spec = dataset_spec(o.data);
-  CommandRun run(o.common, o.models.autocast);
-  auto inputs = run.load(spec, sources);
-  const auto& dataset = inputs.dataset;
-  const auto& models = inputs.models;
-  const SampleRange range = first_samples(o.data.limit, dataset->size());
+  ModelDataRun run(o);
+  const auto& dataset = run.dataset;
+  const auto& models = run.models;
+  const SampleRange range = run.range;
   std::vector<size_t> all(models.size());
   for (size_t m = 0; m < models.size(); ++m) all[m] = m;
   auto results = run.stage("evaluate", [&] {
@@ -48,13 +42,9 @@ void run_eval(const EvalOptions& o) {
 }  // namespace
 
 void add_eval_command(CLI::App& app, CommandRunner& runner) {
-  auto options = std::make_shared<EvalOptions>();
-  auto* cmd = app.add_subcommand("eval", "clean accuracy, loss and per-class accuracy of models -> JSON report");
-  add_common_options(cmd, options->common, 256);
-  add_model_options(cmd, options->models, /*required=*/true);
-  add_dataset_options(cmd, options->data);
-  cmd->add_option("-o,--output", options->output, "report path (written atomically)")->capture_default_str();
-  cmd->callback([options, &runner] { runner = [options] { run_eval(*options); }; });
+  auto [cmd, o] = add_command<kModels | kData>(&app, runner, "eval", "clean accuracy, loss and per-class accuracy of models -> JSON report",
+                                               run_eval, 256);
+  cmd->add_option("-o,--output", o->output, "report path (written atomically)")->capture_default_str();
 }
 
 }  // namespace questbench

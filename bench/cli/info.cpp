@@ -31,11 +31,7 @@ void run_info(const InfoOptions& o) {
 }  // namespace
 
 void add_info_command(CLI::App& app, CommandRunner& runner) {
-  auto options = std::make_shared<InfoOptions>();
-  auto* cmd = app.add_subcommand("info", "describe checkpoints: config, preprocessing, parameter count, sha256");
-  add_common_options(cmd, options->common, 1);
-  add_model_options(cmd, options->models, /*required=*/true);
-  cmd->callback([options, &runner] { runner = [options] { run_info(*options); }; });
+  add_command<kModels>(&app, runner, "info", "describe checkpoints: config, preprocessing, parameter count, sha256", run_info, 1);
 }
 
 }  // namespace questbench

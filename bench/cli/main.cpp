@@ -39,20 +39,21 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
+  // Only this file exits: usage errors 2, everything else 1, each as one line.
+  auto fail = [](int code, const char* message) {
+    std::fprintf(stderr, "questbench: error: %s\n", message);
+    return code;
+  };
   try {
     runner();
   } catch (const questbench::UsageError& e) {
-    std::fprintf(stderr, "questbench: error: %s\n", e.what());
-    return 2;
+    return fail(2, e.what());
   } catch (const questbench::Error& e) {
-    std::fprintf(stderr, "questbench: error: %s\n", e.what());
-    return 1;
+    return fail(1, e.what());
   } catch (const c10::Error& e) {
-    std::fprintf(stderr, "questbench: error: %s\n", e.what_without_backtrace());
-    return 1;
+    return fail(1, e.what_without_backtrace());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "questbench: error: %s\n", e.what());
-    return 1;
+    return fail(1, e.what());
   }
   return 0;
 }

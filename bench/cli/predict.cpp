@@ -47,13 +47,10 @@ void run_predict(const PredictOptions& o) {
 }  // namespace
 
 void add_predict_command(CLI::App& app, CommandRunner& runner) {
-  auto options = std::make_shared<PredictOptions>();
-  auto* cmd = app.add_subcommand("predict", "run a model on a float32 NCHW .npy in [0,1], write float32 logits .npy");
-  add_common_options(cmd, options->common, 256);
-  add_model_options(cmd, options->models, /*required=*/true);
-  cmd->add_option("--input", options->input, "float32 [N,C,H,W] .npy with values in [0,1]")->required();
-  cmd->add_option("-o,--output", options->output, "logits .npy (float32 [N, classes])")->capture_default_str();
-  cmd->callback([options, &runner] { runner = [options] { run_predict(*options); }; });
+  auto [cmd, o] = add_command<kModels>(&app, runner, "predict", "run a model on a float32 NCHW .npy in [0,1], write float32 logits .npy",
+                                       run_predict, 256);
+  cmd->add_option("--input", o->input, "float32 [N,C,H,W] .npy with values in [0,1]")->required();
+  cmd->add_option("-o,--output", o->output, "logits .npy (float32 [N, classes])")->capture_default_str();
 }
 
 }  // namespace questbench

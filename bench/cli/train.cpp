@@ -47,7 +47,8 @@ std::string recipe_json(const TrainCommandOptions& o) {
   return j.dump();
 }
 
-void run_train(TrainCommandOptions o) {
+void run_train(const TrainCommandOptions& options) {
+  TrainCommandOptions o = options;  // the recipe is completed from the data below
   CommandRun run(o.common);
   const torch::Device device = run.device;
   o.train.config.attention = parse_attention_kind(o.attention);
@@ -109,10 +110,8 @@ void run_train(TrainCommandOptions o) {
 }  // namespace
 
 void add_train_command(CLI::App& app, CommandRunner& runner) {
-  auto o = std::make_shared<TrainCommandOptions>();
-  auto* cmd = app.add_subcommand("train", "train a ViT (standard|quest|qknorm|qnorm attention) -> safetensors + log JSON");
-  add_common_options(cmd, o->common, 128);
-  add_dataset_options(cmd, o->data);
+  auto [cmd, o] = add_command<kData>(&app, runner, "train", "train a ViT (standard|quest|qknorm|qnorm attention) -> safetensors + log JSON",
+                                     run_train, 128);
   auto& t = o->train;
   auto& c = t.config;
   cmd->add_option("--attention", o->attention, "standard|quest|qknorm|qnorm")->capture_default_str();
@@ -139,7 +138,6 @@ void add_train_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("-o,--output", o->output, "checkpoint path (.safetensors)")->capture_default_str();
   cmd->add_option("--log", o->log, "training log JSON (default: <output stem>.log.json)");
   cmd->add_flag("--resume", t.resume, "continue from <output>.state if present (saved after every epoch)");
-  cmd->callback([o, &runner] { runner = [o] { run_train(*o); }; });
 }
 
 }  // namespace questbench
