@@ -58,6 +58,10 @@ struct AttackOutput {
   int64_t gradient_evaluations = 0;  // forward+backward passes over the batch
   int64_t forward_evaluations = 0;   // extra forward-only passes over the batch
   double zero_gradient_fraction = 0;  // fraction of samples whose input gradient is exactly zero at the first step
+  // Model passes counted per sample (a forward over 7 images counts 7), comparable across attacks that work on
+  // shrinking subsets. Backward passes are input-gradient computations (each includes its forward, counted in
+  // `forwards` too).
+  int64_t forwards = 0, backwards = 0;
 };
 
 // The computation of the gradient-based family (fgsm, pgd, pgd-l2) on explicit options.
@@ -94,10 +98,25 @@ struct AttackSettings {
   LossKind loss = LossKind::CrossEntropy;
 };
 
+// Where an attack's random numbers come from.
+enum class RngMode {
+  // Each sample draws from its own streams, seeded from AttackBatch::seeds (see attacks/sample_streams.h):
+  // a sample's result does not depend on which samples share its batch. The default.
+  PerSample,
+  // As the original implementation draws (AutoAttack): torch's global generator, seeded with
+  // AttackBatch::run_seed when the attack starts, draws shaped like the batch (or the subset the original
+  // works on). Same batch composition and the same ATen calls give the same numbers; for conformance runs.
+  Original,
+};
+std::string rng_mode_name(RngMode mode);           // "per-sample" | "original"
+RngMode parse_rng_mode(const std::string& text);   // throws UsageError
+
 // One batch to attack: targets undefined for an untargeted attack; one seed per sample (see common/seed.h).
 struct AttackBatch {
   torch::Tensor x, labels, targets;
   std::vector<uint64_t> seeds;
+  RngMode rng = RngMode::PerSample;
+  uint64_t run_seed = 0;  // the seed RngMode::Original reseeds torch's generator with
 };
 
 // An attack with its own options bound (made from a spec by make_attack).

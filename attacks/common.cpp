@@ -27,6 +27,13 @@ LossKind parse_loss(const std::string& s) {
   throw UsageError("loss '" + s + "': unknown (valid: ce, margin)");
 }
 
+std::string rng_mode_name(RngMode mode) { return mode == RngMode::PerSample ? "per-sample" : "original"; }
+RngMode parse_rng_mode(const std::string& text) {
+  if (text == "per-sample") return RngMode::PerSample;
+  if (text == "original") return RngMode::Original;
+  throw UsageError("rng '" + text + "': unknown (valid: per-sample, original)");
+}
+
 torch::Tensor attack_objective(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& targets,
                                const AttackConfig& config) {
   if (config.loss == LossKind::CrossEntropy) {

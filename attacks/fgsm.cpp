@@ -17,6 +17,7 @@ AttackOutput run_fgsm(const Model& model, const torch::Tensor& x, const torch::T
   auto loss = attack_objective(logits, labels, targets, config);
   auto grad = torch::autograd::grad({loss}, {xa})[0];
   out.gradient_evaluations = 1;
+  out.forwards = out.backwards = x0.size(0);
   out.zero_gradient_fraction = (grad.flatten(1).abs().amax(1) == 0).to(torch::kDouble).mean().item<double>();
   torch::NoGradGuard no_grad;
   auto clean_broken = attack_success(logits.detach(), labels, targets, config.targeted);
@@ -25,6 +26,7 @@ AttackOutput run_fgsm(const Model& model, const torch::Tensor& x, const torch::T
   if (config.check_final) {
     adv_broken = attack_success(model.logits(adv), labels, targets, config.targeted);
     out.forward_evaluations = 1;
+    out.forwards += x0.size(0);
   }
   // Early stop: a sample already misclassified at x keeps x (the first iterate that breaks it).
   if (config.early_stop) {

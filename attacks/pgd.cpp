@@ -41,6 +41,8 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
       auto loss = attack_objective(logits, labels, targets, config);
       auto grad = torch::autograd::grad({loss}, {xa})[0];
       ++out.gradient_evaluations;
+      out.forwards += x0.size(0);
+      out.backwards += x0.size(0);
       torch::NoGradGuard no_grad;
       if (restart == 0 && step == 0)
         out.zero_gradient_fraction = (grad.flatten(1).abs().amax(1) == 0).to(torch::kDouble).mean().item<double>();
@@ -70,6 +72,7 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
     }
     auto final_logits = model.logits(adv);
     ++out.forward_evaluations;
+    out.forwards += x0.size(0);
     if (config.early_stop) {
       keep_new(adv, final_logits);
       kept = torch::where(broken.view(view), kept, adv);  // unbroken samples return the final iterate
