@@ -107,7 +107,9 @@ std::vector<CleanResult> evaluate_models(const std::vector<Model>& models, const
     const auto x = to_device(batch.x);  // models on other devices copy it themselves
     for (size_t k = 0; k < which.size(); ++k) {
       const auto t = Clock::now();
-      accumulate_clean(results[k], models[which[k]].logits(x), batch.y, num_classes);
+      const auto logits = models[which[k]].logits(x);
+      QB_CHECK(torch::isfinite(logits).all().item<bool>(), models[which[k]].name() << ": produced NaN or Inf logits");
+      accumulate_clean(results[k], logits, batch.y, num_classes);
       if (model_seconds) *model_seconds += seconds_since(t);
     }
     meter.update("", 0, (e - b) * static_cast<int64_t>(which.size()));

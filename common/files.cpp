@@ -35,6 +35,12 @@ std::string read_file_bytes(const std::string& path) {
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   static std::atomic<int> counter{0};
   const std::filesystem::path target(path);
+  {
+    // rename() would replace a device (e.g. /dev/full) or fail on a folder only after the work is done.
+    std::error_code ec;
+    QB_CHECK(!std::filesystem::exists(target, ec) || std::filesystem::is_regular_file(target, ec),
+             path << ": exists and is not a regular file (a folder or device?)");
+  }
   if (target.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(target.parent_path(), ec);

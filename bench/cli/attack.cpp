@@ -29,6 +29,7 @@ struct AttackCommandOptions : ModelDataOptions {
 };
 
 AttackSweepOptions sweep_options(const AttackCommandOptions& o) {
+  check_output_path(o.output);
   AttackSweepOptions sweep;
   sweep.attacks = split_attack_specs(o.attacks);
   sweep.eps_linf = parse_eps_list(o.eps, "--eps", 1.0);

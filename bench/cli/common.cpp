@@ -9,6 +9,7 @@
 #include <torch/cuda.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -48,6 +49,21 @@ void set_command_line(int argc, char** argv) {
 }
 
 const std::string& command_line() { return command_line_storage(); }
+
+void check_output_path(const std::string& path, const std::string& option) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  QB_CHECK(!fs::exists(p, ec) || fs::is_regular_file(p, ec),
+           option << " " << path << ": exists and is not a regular file (a folder or device?)");
+  for (fs::path a = p.parent_path(); !a.empty(); a = a.parent_path()) {
+    if (fs::exists(a, ec)) {
+      QB_CHECK(fs::is_directory(a, ec), option << " " << path << ": " << a.string() << " is not a folder");
+      break;
+    }
+    if (a == a.parent_path()) break;
+  }
+}
 
 void add_common_options(CLI::App* command, CommonOptions& o, int64_t default_batch_size) {
   o.batch_size = default_batch_size;

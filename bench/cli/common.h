@@ -120,6 +120,10 @@ class ModelDataRun : public CommandRun {
   ModelDataRun(const ModelDataOptions& options, const std::vector<ModelSource>& sources, const DatasetSpec& spec);
 };
 
+// Checks an output path before anything runs: it must not be an existing folder, device or other non-regular
+// file, and its nearest existing parent must be a folder. Throws Error naming `option` and the path.
+void check_output_path(const std::string& path, const std::string& option = "-o");
+
 // The full command line, recorded in reports.
 void set_command_line(int argc, char** argv);
 const std::string& command_line();

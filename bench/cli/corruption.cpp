@@ -44,6 +44,7 @@ bool cell_present(const std::string& format, const std::string& root, const std:
 }
 
 CorruptionSweepOptions sweep_options(const CorruptionCommandOptions& o, const std::string& pre) {
+  check_output_path(o.output);
   CorruptionSweepOptions sweep;
   if (o.corruptions == "auto") {
     if (pre.empty()) {

@@ -14,6 +14,7 @@ struct EvalOptions : ModelDataOptions {
 };
 
 void run_eval(const EvalOptions& o) {
+  check_output_path(o.output);
   ModelDataRun run(o);
   const auto& dataset = run.dataset;
   const auto& models = run.models;

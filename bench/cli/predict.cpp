@@ -21,6 +21,7 @@ struct PredictOptions {
 void run_predict(const PredictOptions& o) {
   QB_USAGE_CHECK(o.models.paths.size() == 1, "predict takes exactly one --model, got " << o.models.paths.size());
   const auto sources = model_sources(o.models);
+  check_output_path(o.output);
   CommandRun run(o.common, o.models.autocast);
   const torch::Device device = run.device;
   const Autocast autocast = run.autocast;
@@ -39,6 +40,7 @@ void run_predict(const PredictOptions& o) {
     chunks.push_back(model.logits(to_device(input.slice(0, begin, end))).to(torch::kCPU, torch::kFloat));
   }
   auto logits = chunks.empty() ? torch::zeros({0, model.info().num_classes}) : torch::cat(chunks, 0);
+  QB_CHECK(torch::isfinite(logits).all().item<bool>(), model.name() << ": produced NaN or Inf logits");
   write_npy(o.output, logits.contiguous());
   if (!o.common.quiet) std::printf("wrote %s: float32 %lldx%lld logits\n", o.output.c_str(),
                                    static_cast<long long>(logits.size(0)), static_cast<long long>(logits.size(1)));
