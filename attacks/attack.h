@@ -77,6 +77,7 @@ struct AttackCapabilities {
   bool needs_gradients = true;   // white-box: input gradients
   bool query_based = false;      // black-box: model scores only
   bool randomized = false;       // draws from the per-sample seeds (random starts)
+  int min_classes = 2;           // the fewest classes it works with (DLR losses and target counts need more)
 };
 
 // Values for the options a spec leaves out: the command line's --steps, --alpha, --restarts, ... flags.
@@ -132,6 +133,9 @@ class Attack {
   virtual AttackOutput run(const Model& model, const AttackBatch& batch, double eps, bool check_final) const = 0;
   // The same attack with twice the iterations; null for attacks without iterations.
   virtual std::unique_ptr<Attack> with_doubled_iterations() const { return nullptr; }
+  // A cascade's stages in order (attacks/cascade.h); empty for a single attack. The sweep runs a cascade stage
+  // by stage over its whole sample range, as the original AutoAttack does, and journals each stage.
+  virtual std::vector<const Attack*> stages() const { return {}; }
 };
 
 using AttackFactory = std::unique_ptr<Attack> (*)(const AttackSpec& spec, const AttackDefaults& defaults);

@@ -14,6 +14,7 @@ AttackOutput run_pgd_l2(const Model&, const torch::Tensor&, const torch::Tensor&
 std::unique_ptr<Attack> make_fgsm(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_linf(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_l2(const AttackSpec&, const AttackDefaults&);
+std::unique_ptr<Attack> make_autoattack(const AttackSpec&, const AttackDefaults&);
 
 const std::vector<AttackInfo>& attack_table() {
   static const std::vector<AttackInfo> table = {
@@ -23,6 +24,12 @@ const std::vector<AttackInfo>& attack_table() {
        make_pgd_linf},
       {"pgd-l2", {Norm::L2, true, true, true, false, true}, "PGD-L2: normalized-gradient steps, projection onto the L2 ball",
        run_pgd_l2, make_pgd_l2},
+      {"autoattack", {Norm::Linf, true, false, true, true, true},
+       "AutoAttack, standard version: APGD-CE, APGD-T, FAB-T, Square, each on the points still robust", nullptr, make_autoattack},
+      {"autoattack-plus", {Norm::Linf, true, false, true, true, true},
+       "AutoAttack+: APGD-CE, APGD-DLR, FAB (5 restarts), Square, APGD-T, FAB-T", nullptr, make_autoattack},
+      {"autoattack-rand", {Norm::Linf, true, false, true, false, true},
+       "AutoAttack for randomized models: APGD-CE and APGD-DLR with 20 EOT iterations", nullptr, make_autoattack},
   };
   return table;
 }

@@ -2,6 +2,7 @@
 
 #include "common/device.h"
 #include "common/error.h"
+#include "common/files.h"
 #include "common/npy.h"
 #include "common/seed.h"
 #include "reports/format.h"
@@ -13,7 +14,10 @@
 namespace questbench {
 namespace {
 
-std::string attack_cell_key(const AttackCell& c) { return c.model + "|" + c.spec + "|" + c.eps_text; }
+// A cascade's cell is journaled after each stage; the key says how many stages it holds.
+std::string attack_cell_key(const AttackCell& c) {
+  return c.model + "|" + c.spec + "|" + c.eps_text + (c.stages.empty() ? "" : "|stages " + std::to_string(c.stages.size()));
+}
 
 std::string file_safe(std::string s) {
   for (auto& ch : s)
@@ -70,7 +74,62 @@ AttackCell new_cell(const CellContext& c, const Attack& attack, const Fraction& 
   cell.early_stop = s.early_stop;
   cell.loss = loss_name(s.loss);
   cell.targeted = c.options.targeted.empty() ? "" : (c.file_targets.defined() ? "file" : c.options.targeted);
+  cell.rng = rng_mode_name(c.options.rng);
   return cell;
+}
+
+// What the runner trusts of an attack's output after checking it itself: the box, finiteness and the model's
+// prediction at the returned point.
+struct CheckedBatch {
+  torch::Tensor still_correct;  // uint8 [n] on the host: not broken and predicted right at x_adv
+  torch::Tensor norms;          // double [n, 2] on the host: Linf and L2 norm of x_adv - x
+};
+
+CheckedBatch check_batch(const Model& model, const std::string& attack, const AttackBatch& in, const AttackOutput& out) {
+  torch::NoGradGuard no_grad;
+  QB_CHECK(torch::isfinite(out.x_adv).all().item<bool>(), attack << " produced NaN/Inf images for model " << model.name());
+  const double box_low = out.x_adv.min().item<double>(), box_high = out.x_adv.max().item<double>();
+  QB_CHECK(box_low >= 0 && box_high <= 1, attack << " left the [0,1] box (" << box_low << ", " << box_high << ")");
+  auto adv_pred = model.logits(out.x_adv).argmax(1);
+  CheckedBatch r;
+  r.still_correct = (~out.broken.to(torch::kBool) & (adv_pred == in.labels)).to(torch::kCPU).to(torch::kByte).contiguous();
+  auto delta = (out.x_adv - in.x).flatten(1);
+  r.norms = torch::stack({delta.abs().amax(1), delta.norm(2, 1)}, 1).to(torch::kCPU).to(torch::kDouble).contiguous();
+  return r;
+}
+
+// The attack's batch: labels, per-sample seeds keyed by the attack's name, the run's randomness mode.
+AttackBatch attack_batch(const CellContext& c, const Batch& batch, const std::string& attack_name, const Fraction& eps) {
+  const auto& o = c.options;
+  AttackBatch in;
+  in.x = c.to_device(batch.x);
+  in.labels = batch.y.to(c.model.device());
+  for (auto i : batch.ids) in.seeds.push_back(derive_seed(o.seed, i, attack_name, eps.value));
+  in.rng = o.rng;
+  in.run_seed = o.seed;
+  return in;
+}
+
+std::string saved_images_path(const CellContext& c, const AttackCell& cell, const Fraction& eps) {
+  const auto name = file_safe(cell.model) + "__" + file_safe(c.spec_in_file_names ? cell.spec : cell.attack) + "__eps-" +
+                    file_safe(eps.text) + ".npy";
+  return (std::filesystem::path(c.options.save_adv_dir) / name).string();
+}
+
+// Robust accuracy, success rate and mean norms of a cell from its robust mask and its summed norms.
+void finish_cell(AttackCell& cell, const CleanResult& clean, double sum_linf, double sum_l2) {
+  const auto n = static_cast<int64_t>(cell.robust_mask.size());
+  int64_t robust_count = 0, clean_correct = 0, broken_clean_correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    robust_count += cell.robust_mask[i];
+    clean_correct += clean.correct_mask[i];
+    broken_clean_correct += clean.correct_mask[i] && !cell.robust_mask[i];
+  }
+  cell.n = n;
+  cell.robust_accuracy = static_cast<double>(robust_count) / n;
+  cell.success_rate = clean_correct ? static_cast<double>(broken_clean_correct) / clean_correct : 0.0;
+  cell.mean_linf = sum_linf / n;
+  cell.mean_l2 = sum_l2 / n;
 }
 
 // One cell: the attack at one eps over the range, every returned point re-checked here.
@@ -84,53 +143,143 @@ AttackCell run_attack_cell(const CellContext& c, const Attack& attack, const Fra
   double sum_linf = 0, sum_l2 = 0, zero_grad_samples = 0;
   for_each_batch(o.range, o.batch_size, [&](int64_t b, int64_t e) {
     auto batch = c.dataset.read(b, e);
-    AttackBatch in;
-    in.x = c.to_device(batch.x);
-    in.labels = batch.y.to(device);
-    for (int64_t i = b; i < e; ++i) in.seeds.push_back(derive_seed(o.seed, i, cell.attack, eps.value));
+    if (batch.ids.empty())
+      for (int64_t i = b; i < e; ++i) batch.ids.push_back(i);
+    AttackBatch in = attack_batch(c, batch, cell.attack, eps);
     in.targets = batch_targets(c, in.x, in.labels, in.seeds, b, e);
     auto out = attack.run(c.model, in, eps.value, /*check_final=*/false);
-    torch::NoGradGuard no_grad;
-    // Don't trust the attack: recheck the box and the prediction at the returned point.
-    QB_CHECK(torch::isfinite(out.x_adv).all().item<bool>(), cell.attack << " produced NaN/Inf images for model " << cell.model);
-    const double box_low = out.x_adv.min().item<double>(), box_high = out.x_adv.max().item<double>();
-    QB_CHECK(box_low >= 0 && box_high <= 1, cell.attack << " left the [0,1] box (" << box_low << ", " << box_high << ")");
-    auto adv_pred = c.model.logits(out.x_adv).argmax(1);
-    const auto first = static_cast<size_t>(b - o.range.begin);
-    auto clean_ok = torch::from_blob(const_cast<uint8_t*>(c.clean.correct_mask.data()) + first, {e - b}, torch::kByte)
-                        .to(torch::kBool)
-                        .to(device);
-    auto robust = (clean_ok & ~out.broken & (adv_pred == in.labels)).to(torch::kCPU).to(torch::kByte).contiguous();
-    cell.robust_mask.insert(cell.robust_mask.end(), robust.data_ptr<uint8_t>(), robust.data_ptr<uint8_t>() + (e - b));
-    auto delta = (out.x_adv - in.x).flatten(1);
-    auto linf = delta.abs().amax(1), l2 = delta.norm(2, 1);
-    sum_linf += linf.sum().item<double>();
-    sum_l2 += l2.sum().item<double>();
-    cell.max_linf = std::max(cell.max_linf, linf.max().item<double>());
-    cell.max_l2 = std::max(cell.max_l2, l2.max().item<double>());
+    const auto checked = check_batch(c.model, cell.attack, in, out);
+    const auto* ok = checked.still_correct.data_ptr<uint8_t>();
+    const auto* nv = checked.norms.data_ptr<double>();
+    for (int64_t i = 0; i < e - b; ++i) {
+      // Per-sample values added in sample order: the sums do not depend on the batch size.
+      cell.robust_mask.push_back(c.clean.correct_mask[static_cast<size_t>(b - o.range.begin + i)] && ok[i]);
+      sum_linf += nv[2 * i];
+      sum_l2 += nv[2 * i + 1];
+      cell.max_linf = std::max(cell.max_linf, nv[2 * i]);
+      cell.max_l2 = std::max(cell.max_l2, nv[2 * i + 1]);
+    }
     cell.gradient_evaluations += out.gradient_evaluations;
-    zero_grad_samples += out.zero_gradient_fraction * static_cast<double>(e - b);
+    cell.forwards += out.forwards + (e - b);  // the re-check is a forward pass too
+    cell.backwards += out.backwards;
+    zero_grad_samples += static_cast<double>(std::llround(out.zero_gradient_fraction * static_cast<double>(e - b)));
     if (!o.save_adv_dir.empty()) saved.push_back(out.x_adv.to(torch::kCPU));
     c.meter.update(label, static_cast<double>(e - o.range.begin) / o.range.size(), e - b);
   });
-  const int64_t n = o.range.size();
-  int64_t robust_count = 0, clean_correct = 0, broken_clean_correct = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    robust_count += cell.robust_mask[i];
-    clean_correct += c.clean.correct_mask[i];
-    broken_clean_correct += c.clean.correct_mask[i] && !cell.robust_mask[i];
-  }
-  cell.n = n;
-  cell.robust_accuracy = static_cast<double>(robust_count) / n;
-  cell.success_rate = clean_correct ? static_cast<double>(broken_clean_correct) / clean_correct : 0.0;
-  cell.mean_linf = sum_linf / n;
-  cell.mean_l2 = sum_l2 / n;
-  cell.zero_gradient_fraction = zero_grad_samples / n;
+  finish_cell(cell, c.clean, sum_linf, sum_l2);
+  cell.zero_gradient_fraction = zero_grad_samples / static_cast<double>(cell.n);
   cell.seconds = seconds_since(started);
-  if (!o.save_adv_dir.empty()) {
-    const auto name = file_safe(cell.model) + "__" + file_safe(c.spec_in_file_names ? cell.spec : cell.attack) + "__eps-" +
-                      file_safe(eps.text) + ".npy";
-    write_npy((std::filesystem::path(o.save_adv_dir) / name).string(), torch::cat(saved, 0).contiguous());
+  if (!o.save_adv_dir.empty()) write_npy(saved_images_path(c, cell, eps), torch::cat(saved, 0).contiguous());
+  return cell;
+}
+
+// Reads the samples `ids` (dataset indices) as one batch.
+Batch read_samples(const Dataset& dataset, const std::vector<int64_t>& ids) {
+  auto batch = dataset.read_indices(ids);
+  batch.ids = ids;
+  return batch;
+}
+
+// A cascade cell, stage-major as the original runs it: stage k attacks, in batches of the batch size, the points
+// of the whole range that stages 1..k-1 left robust. The cell is journaled after every stage, so an interrupted
+// run resumes at the first unfinished stage with the same survivors.
+AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const Fraction& eps, CellJournal<AttackCell>& journal) {
+  const auto& o = c.options;
+  const auto stages = cascade.stages();
+  const int64_t n = o.range.size();
+  AttackCell cell = new_cell(c, cascade, eps);
+  torch::Tensor images;  // the cell's adversarial images, kept only to be saved
+  const auto partial_images = [&](size_t done) { return saved_images_path(c, cell, eps) + ".stage-" + std::to_string(done); };
+  // The furthest journaled stage.
+  for (size_t done = stages.size() - 1; done >= 1; --done) {
+    AttackCell key = cell;
+    key.stages.resize(done);
+    if (const auto* kept = journal.cell(attack_cell_key(key))) {
+      cell = *kept;
+      if (!o.save_adv_dir.empty()) {
+        QB_CHECK(file_exists(partial_images(done)), "resume: " << partial_images(done) << " (the images of the finished stages) is missing");
+        images = read_npy(partial_images(done));
+      }
+      break;
+    }
+  }
+  // Points no stage breaks keep their clean image (as the original returns them).
+  if (!o.save_adv_dir.empty() && !images.defined()) images = c.dataset.read(o.range.begin, o.range.end).x.clone();
+  std::vector<uint8_t> robust = cell.stages.empty() ? c.clean.correct_mask : cell.stages.back().robust_mask;
+  double zero_grad_samples = cell.zero_gradient_fraction * static_cast<double>(n);
+  for (size_t k = cell.stages.size(); k < stages.size(); ++k) {
+    const Attack& stage_attack = *stages[k];
+    const auto stage_name = parse_attack_spec(stage_attack.spec()).name;
+    AttackStage stage;
+    stage.spec = stage_attack.spec();
+    const auto started = Clock::now();
+    std::vector<int64_t> survivors;
+    for (int64_t i = 0; i < n; ++i)
+      if (robust[static_cast<size_t>(i)]) survivors.push_back(o.range.begin + i);
+    stage.attacked = static_cast<int64_t>(survivors.size());
+    const std::string label = cell.model + " " + cell.attack + " eps " + eps.text + " " + stage_name;
+    for (size_t first = 0; first < survivors.size(); first += static_cast<size_t>(o.batch_size)) {
+      const std::vector<int64_t> ids(survivors.begin() + static_cast<std::ptrdiff_t>(first),
+                                     survivors.begin() + static_cast<std::ptrdiff_t>(std::min(survivors.size(), first + o.batch_size)));
+      const auto batch = read_samples(c.dataset, ids);
+      const AttackBatch in = attack_batch(c, batch, stage_name, eps);
+      auto out = stage_attack.run(c.model, in, eps.value, /*check_final=*/false);
+      const auto checked = check_batch(c.model, stage_name, in, out);
+      const auto* ok = checked.still_correct.data_ptr<uint8_t>();
+      const auto* nv = checked.norms.data_ptr<double>();
+      std::vector<int64_t> broken_rows;
+      for (size_t j = 0; j < ids.size(); ++j) {
+        if (ok[j]) continue;
+        robust[static_cast<size_t>(ids[j] - o.range.begin)] = 0;
+        stage.sum_linf += nv[2 * j];
+        stage.sum_l2 += nv[2 * j + 1];
+        stage.max_linf = std::max(stage.max_linf, nv[2 * j]);
+        stage.max_l2 = std::max(stage.max_l2, nv[2 * j + 1]);
+        broken_rows.push_back(static_cast<int64_t>(j));
+      }
+      if (images.defined() && !broken_rows.empty()) {
+        auto rows = torch::tensor(broken_rows, torch::kLong);
+        auto targets = torch::tensor(ids, torch::kLong).index_select(0, rows) - o.range.begin;
+        images.index_copy_(0, targets, out.x_adv.to(torch::kCPU).index_select(0, rows));
+      }
+      stage.forwards += out.forwards + static_cast<int64_t>(ids.size());
+      stage.backwards += out.backwards;
+      cell.gradient_evaluations += out.gradient_evaluations;
+      if (k == 0) zero_grad_samples += static_cast<double>(std::llround(out.zero_gradient_fraction * static_cast<double>(ids.size())));
+      c.meter.update(label, (static_cast<double>(k) + static_cast<double>(first + ids.size()) / survivors.size()) / stages.size(),
+                     static_cast<int64_t>(ids.size()));
+    }
+    int64_t robust_count = 0;
+    for (auto v : robust) robust_count += v;
+    stage.robust_accuracy = static_cast<double>(robust_count) / static_cast<double>(n);
+    stage.robust_mask = robust;
+    stage.seconds = seconds_since(started);
+    cell.stages.push_back(stage);
+    cell.zero_gradient_fraction = zero_grad_samples / static_cast<double>(n);
+    if (k + 1 < stages.size()) {
+      if (images.defined()) write_npy(partial_images(cell.stages.size()), images);
+      journal.add_cell(cell, attack_cell_to_json_line(cell));
+    }
+  }
+  // The cell's totals from its stages.
+  cell.robust_mask = robust;
+  cell.forwards = cell.backwards = 0;
+  double sum_linf = 0, sum_l2 = 0;
+  cell.max_linf = cell.max_l2 = 0;
+  cell.seconds = 0;
+  for (const auto& s : cell.stages) {
+    cell.forwards += s.forwards;
+    cell.backwards += s.backwards;
+    sum_linf += s.sum_linf;
+    sum_l2 += s.sum_l2;
+    cell.max_linf = std::max(cell.max_linf, s.max_linf);
+    cell.max_l2 = std::max(cell.max_l2, s.max_l2);
+    cell.seconds += s.seconds;
+  }
+  finish_cell(cell, c.clean, sum_linf, sum_l2);
+  if (images.defined()) {
+    write_npy(saved_images_path(c, cell, eps), images);
+    for (size_t done = 1; done < stages.size(); ++done) std::filesystem::remove(partial_images(done));
   }
   return cell;
 }
@@ -187,6 +336,15 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
     }
     cells_per_model += static_cast<int64_t>(eps_for(*attacks.back(), o).size());
   }
+  // AutoAttack's class-count check, before anything runs: DLR losses need 3 classes (the targeted one 4), a
+  // targeted attack over k target classes needs k + 1.
+  for (const auto& model : models) {
+    const int64_t classes = model.info().num_classes > 0 ? model.info().num_classes : dataset.num_classes();
+    for (const auto& attack : attacks)
+      QB_USAGE_CHECK(classes >= attack->capabilities().min_classes,
+                     "attack " << attack->spec() << ": needs at least " << attack->capabilities().min_classes << " classes; model '"
+                               << model.name() << "' has " << classes);
+  }
   torch::Tensor file_targets;
   if (!o.targeted.empty() && o.targeted != "least-likely" && o.targeted != "random")
     file_targets = load_targets_file(o.targeted, o.range.end);
@@ -194,7 +352,7 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
 
   Fingerprint fingerprint(models);
   fingerprint.add("data", dataset.fingerprint()).add("begin", o.range.begin).add("end", o.range.end).add("seed", o.seed);
-  fingerprint.add("targeted", o.targeted).add_list("attacks", specs);
+  fingerprint.add("targeted", o.targeted).add("rng", rng_mode_name(o.rng)).add_list("attacks", specs);
   for (const auto& e : o.eps_linf) fingerprint.add("eps_linf", e.text);
   for (const auto& e : o.eps_l2) fingerprint.add("eps_l2", e.text);
   CellJournal<AttackCell> journal(attack_cell_from_json_line, attack_cell_key);
@@ -215,8 +373,11 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
         key_cell.model = model.name();
         key_cell.spec = attack->spec();
         key_cell.eps_text = eps.text;
+        key_cell.stages.resize(attack->stages().size());
         const auto* kept = journal.cell(attack_cell_key(key_cell));
-        cells.push_back(kept ? *kept : run_attack_cell(context, *attack, eps));
+        cells.push_back(kept                         ? *kept
+                        : attack->stages().empty() ? run_attack_cell(context, *attack, eps)
+                                                   : run_cascade_cell(context, *attack, eps, journal));
         if (!kept) journal.add_cell(cells.back(), attack_cell_to_json_line(cells.back()));
         meter.cell_done();
       }

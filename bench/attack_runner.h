@@ -24,6 +24,7 @@ struct AttackSweepOptions {
   std::vector<Fraction> eps_linf, eps_l2;               // radii per norm (each attack runs those of its norm)
   std::string targeted;            // "" | "least-likely" | "random" | path to an int64 targets .npy
   uint64_t seed = 0;
+  RngMode rng = RngMode::PerSample;  // original: draw as the original AutoAttack does (conformance runs)
   int64_t batch_size = 256;
   SampleRange range;               // the evaluated samples
   bool sanity_checks = true;       // runs the extra probes (large eps, doubled iterations)

@@ -24,6 +24,13 @@ constexpr double kProbeChanceMargin = 0.05;
 constexpr double kReferenceLinfEps = 8.0 / 255.0;
 constexpr int kDoublingSamples = 500;
 constexpr double kDoublingPoints = 1.0;
+// AutoAttack's thresholds (checks.py): a query attack beating the white-box ones by more than 0.2 points flags
+// gradient masking; logits of 5 passes over one batch that differ by more than 1e-4 (L2, after normalizing each
+// output to unit norm) flag a randomized model; outputs in [0, 1] summing to 1 within 1e-5 flag probabilities.
+constexpr double kQueryGainFlag = 0.002;
+constexpr int kRandomizedPasses = 5;
+constexpr double kRandomizedTolerance = 1e-4, kProbabilityTolerance = 1e-5;
+constexpr int64_t kOutputCheckSamples = 250;
 
 std::string upper(std::string s) {
   for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -146,6 +153,51 @@ std::vector<SanityCheck> check_attack_cells(const std::string& model, const Clea
   }
   add("no_zero_gradients", zero_problems.empty(),
       zero_problems.empty() ? "no sample had an all-zero input gradient" : zero_problems + "(masked gradients?)");
+  // 6. AutoAttack's gradient-masking flag: a black-box query attack should not beat the white-box ones. Within a
+  // cascade: the query stage lowers robust accuracy by more than kQueryGainFlag below what the white-box stages
+  // before it left; across cells: a query attack's robust accuracy is that far below every white-box attack's at
+  // the same norm and eps.
+  std::string masking_problems;
+  int masking_compared = 0;
+  for (const auto& c : cells) {
+    double before = -1;  // robust accuracy left by the white-box stages so far
+    for (size_t k = 0; k < c.stages.size(); ++k) {
+      const auto& stage = c.stages[k];
+      const auto& caps = find_attack(parse_attack_spec(stage.spec).name).capabilities;
+      if (caps.query_based && before >= 0) {
+        ++masking_compared;
+        if (stage.robust_accuracy < before - kQueryGainFlag) {
+          std::snprintf(buf, sizeof buf, "%s eps %s: %s lowered robust accuracy from %.2f%% to %.2f%% after the white-box stages; ",
+                        c.attack.c_str(), c.eps_text.c_str(), parse_attack_spec(stage.spec).name.c_str(), 100 * before,
+                        100 * stage.robust_accuracy);
+          masking_problems += buf;
+        }
+      }
+      if (caps.needs_gradients) before = stage.robust_accuracy;
+    }
+    const auto& cc = capabilities_of(c);
+    if (!cc.query_based || cc.needs_gradients || !c.stages.empty()) continue;
+    double best_white_box = -1;
+    for (const auto& d : cells) {
+      const auto& dc = capabilities_of(d);
+      if (d.norm != c.norm || d.eps != c.eps || !dc.needs_gradients || dc.query_based) continue;
+      best_white_box = best_white_box < 0 ? d.robust_accuracy : std::min(best_white_box, d.robust_accuracy);
+    }
+    if (best_white_box < 0) continue;
+    ++masking_compared;
+    if (c.robust_accuracy < best_white_box - kQueryGainFlag) {
+      std::snprintf(buf, sizeof buf, "%s eps %s: robust accuracy %.2f%%, below the strongest white-box attack's %.2f%%; ",
+                    c.attack.c_str(), c.eps_text.c_str(), 100 * c.robust_accuracy, 100 * best_white_box);
+      masking_problems += buf;
+    }
+  }
+  if (masking_compared == 0) {
+    checks.push_back({"query_attack_not_stronger", model, "not_run", "needs a query attack (square) beside white-box attacks"});
+  } else {
+    add("query_attack_not_stronger", masking_problems.empty(),
+        masking_problems.empty() ? "no query attack beat the white-box attacks by more than 0.2 points"
+                                 : masking_problems + "(gradient masking? the white-box robust accuracy may be unreliable)");
+  }
   return checks;
 }
 
@@ -154,6 +206,40 @@ std::vector<SanityCheck> attack_probes(const Model& model, const Dataset& datase
                                        const AttackSweepOptions& o) {
   std::vector<SanityCheck> checks;
   char msg[300];
+  {
+    // AutoAttack's model checks on the first batch: deterministic logits, and logits rather than probabilities.
+    HostToDevice to_device(model.device());
+    const int64_t n = std::min<int64_t>(o.range.size(), kOutputCheckSamples);
+    auto batch = dataset.read(o.range.begin, o.range.begin + n);
+    torch::NoGradGuard no_grad;
+    const auto x = to_device(batch.x);
+    const auto labels = batch.y.to(model.device());
+    std::vector<torch::Tensor> outputs;
+    std::vector<int64_t> correct;
+    for (int pass = 0; pass < kRandomizedPasses; ++pass) {
+      auto logits = model.logits(x).to(torch::kFloat);
+      correct.push_back((logits.argmax(1) == labels).sum().item<int64_t>());
+      outputs.push_back(logits / (logits.norm(2, 1, true) + 1e-10));
+    }
+    double max_diff = 0;
+    for (int a = 0; a < kRandomizedPasses; ++a)
+      for (int b = a + 1; b < kRandomizedPasses; ++b)
+        max_diff = std::max(max_diff, (outputs[a] - outputs[b]).norm(2, 1).max().item<double>());
+    const bool same_correct = std::all_of(correct.begin(), correct.end(), [&](int64_t v) { return v == correct.front(); });
+    const bool deterministic = same_correct && max_diff <= kRandomizedTolerance;
+    std::snprintf(msg, sizeof msg, "%d passes over %lld samples: largest L2 difference of normalized logits %.3g%s", kRandomizedPasses,
+                  static_cast<long long>(n), max_diff,
+                  deterministic ? "" : " (a randomized model: evaluate it with autoattack-rand, which averages gradients over 20 draws)");
+    checks.push_back({"deterministic_logits", model.name(), deterministic ? "passed" : "warned", msg});
+    const auto first = model.logits(x).to(torch::kFloat);
+    const bool probabilities = first.max().item<double>() < 1 + kProbabilityTolerance &&
+                               first.min().item<double>() > -kProbabilityTolerance &&
+                               ((first.sum(1) - 1).abs() < kProbabilityTolerance).all().item<bool>();
+    checks.push_back({"logits_not_probabilities", model.name(), probabilities ? "warned" : "passed",
+                      probabilities ? "the outputs are in [0, 1] and sum to 1: the model returns probabilities; attacks need logits "
+                                      "(losses and margins are flattened by the softmax)"
+                                    : "the outputs are not a probability distribution"});
+  }
   // The large-radius probe with the table's first iterative Linf gradient attack.
   const AttackInfo* probe_info = nullptr;
   for (const auto& info : attack_table()) {
@@ -179,8 +265,12 @@ std::vector<SanityCheck> attack_probes(const Model& model, const Dataset& datase
   }
   // The doubled-iterations probe on the sweep's first iterative Linf attack, at its eps nearest the reference.
   const Attack* iterative = nullptr;
-  for (const auto& a : attacks)
-    if (!iterative && a->capabilities().iterative && a->capabilities().norm == Norm::Linf) iterative = a.get();
+  // Gradient attacks only: doubling a cascade or a query attack's budget costs far more than the sweep's own cells.
+  for (const auto& a : attacks) {
+    const auto& caps = a->capabilities();
+    if (!iterative && caps.iterative && caps.needs_gradients && !caps.query_based && a->stages().empty() && caps.norm == Norm::Linf)
+      iterative = a.get();
+  }
   const AttackCell* reference = nullptr;
   for (const auto& c : cells)
     if (iterative && c.spec == iterative->spec() && c.eps > 0 &&

@@ -172,6 +172,18 @@ Condition attack_condition(const AttackCell& cell) {
   return c;
 }
 
+// A cascade's robust accuracy after one of its stages (the last stage is the cell itself).
+Condition stage_condition(const AttackCell& cell, size_t stage) {
+  Condition c = attack_condition(cell);
+  const auto stage_spec = cell.stages[stage].spec;
+  const auto stage_name = stage_spec.substr(0, stage_spec.find(':'));
+  c.name = cell.attack + " after " + stage_name;
+  c.settings = "stage " + std::to_string(stage + 1) + " of " + std::to_string(cell.stages.size()) + ": " + stage_spec;
+  c.key += "/stage " + std::to_string(stage + 1);
+  c.label = upper(cell.attack) + " after " + upper(stage_name) + " " + cell.norm + " " + cell.eps_text;
+  return c;
+}
+
 Condition worst_condition(const WorstCaseCell& cell) {
   Condition c;
   c.kind = ConditionKind::WorstCase;
@@ -203,6 +215,11 @@ void collect(Comparison& c) {
         if (cell.model == info.name)
           b.add(model, b.condition_index(attack_condition(cell)), r, cell.n, cell.robust_accuracy, cell.robust_mask,
                 "model " + info.name + " " + cell.attack + " eps " + cell.eps_text);
+      for (const auto& cell : in.attack_cells)
+        if (cell.model == info.name)
+          for (size_t k = 0; k + 1 < cell.stages.size(); ++k)
+            b.add(model, b.condition_index(stage_condition(cell, k)), r, cell.n, cell.stages[k].robust_accuracy,
+                  cell.stages[k].robust_mask, "model " + info.name + " " + cell.attack + " stage " + std::to_string(k + 1) + " eps " + cell.eps_text);
       for (const auto& cell : in.worst_case)
         if (cell.model == info.name)
           b.add(model, b.condition_index(worst_condition(cell)), r, static_cast<int64_t>(cell.robust_mask.size()),

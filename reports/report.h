@@ -48,6 +48,18 @@ struct EvalReport {
   std::vector<CleanResult> results;  // parallel to models
 };
 
+// One stage of a cascade (AutoAttack): the stage attack ran on the points still robust before it.
+struct AttackStage {
+  std::string spec;                  // the stage attack's canonical spec
+  int64_t attacked = 0;              // points it ran on
+  double robust_accuracy = 0;        // after this stage, over all n samples of the cell
+  int64_t forwards = 0, backwards = 0;  // model passes per sample, summed
+  double seconds = 0;
+  // Of the points this stage broke: sums and maxima of their perturbation norms (the cell's are the totals).
+  double sum_linf = 0, max_linf = 0, sum_l2 = 0, max_l2 = 0;
+  std::vector<uint8_t> robust_mask;  // after this stage, per sample of the cell
+};
+
 // One attack sweep point of one model: attack x eps over all evaluated samples.
 struct AttackCell {
   std::string model, attack, norm;  // norm: "Linf" | "L2"
@@ -64,6 +76,9 @@ struct AttackCell {
   double success_rate = 0;          // broken among clean-correct samples
   double mean_linf = 0, max_linf = 0, mean_l2 = 0, max_l2 = 0;  // of x_adv - x, over all samples
   int64_t gradient_evaluations = 0; // forward+backward passes, summed over batches
+  int64_t forwards = 0, backwards = 0;  // model passes counted per sample (backwards: input gradients)
+  std::string rng = "per-sample";   // per-sample | original (see attacks/attack.h RngMode)
+  std::vector<AttackStage> stages;  // a cascade's stages in order; empty for a single attack
   double zero_gradient_fraction = 0;  // samples with an all-zero input gradient at the first step
   double seconds = 0;
   std::vector<uint8_t> robust_mask;  // per sample

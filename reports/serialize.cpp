@@ -222,9 +222,30 @@ void attack_cell_fields(Io& io, C& c) {
     p("max_l2", c.max_l2);
   });
   io("gradient_evaluations", c.gradient_evaluations);
+  io.optional("forwards", c.forwards, int64_t{0});    // absent in reports before per-sample pass counts
+  io.optional("backwards", c.backwards, int64_t{0});
+  io.optional("rng", c.rng, std::string("per-sample"));
   io("zero_gradient_fraction", c.zero_gradient_fraction);
   io("seconds", c.seconds);
   io.bits("robust_bits", c.robust_mask, c.n);
+  io.optional("stages", c.stages, std::vector<AttackStage>{});
+}
+
+template <class Io, class S>
+void attack_stage_fields(Io& io, S& s) {
+  io("spec", s.spec);
+  io("attacked", s.attacked);
+  io("robust_accuracy", s.robust_accuracy);
+  io("forwards", s.forwards);
+  io("backwards", s.backwards);
+  io("seconds", s.seconds);
+  io.object("broken_perturbation", [&](auto& p) {
+    p("sum_linf", s.sum_linf);
+    p("max_linf", s.max_linf);
+    p("sum_l2", s.sum_l2);
+    p("max_l2", s.max_l2);
+  });
+  io.all_bits("robust_bits", s.robust_mask);
 }
 
 template <class Io, class C>
@@ -349,6 +370,7 @@ QB_JSON_FIELDS(DatasetInfo, dataset_fields)
 QB_JSON_FIELDS(ModelInfo, model_fields)
 QB_JSON_FIELDS(AttentionDiagnostics, diagnostics_fields)
 QB_JSON_FIELDS(CleanResult, clean_fields)
+QB_JSON_FIELDS(AttackStage, attack_stage_fields)
 QB_JSON_FIELDS(AttackCell, attack_cell_fields)
 QB_JSON_FIELDS(WorstCaseCell, worst_case_fields)
 QB_JSON_FIELDS(SanityCheck, sanity_fields)

@@ -47,6 +47,8 @@ void to_json(Json& j, const CleanResult& c);
 void from_json(const Json& j, CleanResult& c);
 void label_classes(Json& clean, const std::vector<std::string>& class_names);
 
+void to_json(Json& j, const AttackStage& s);
+void from_json(const Json& j, AttackStage& s);
 void to_json(Json& j, const AttackCell& c);
 void from_json(const Json& j, AttackCell& c);
 // Without model (the report lists worst cases under their model) and with every packed bit: the sample

@@ -121,6 +121,7 @@ TEST_CASE("every attack keeps perturbations inside the ball and the box", "[atta
   auto y = read_npy(attack_ref("labels.npy")).slice(0, 0, 64);
   auto model = reference_model("m1_cnn.pt");
   for (const auto& info : attack_table()) {
+    if (!info.run) continue;  // the gradient family; the AutoAttack attacks are bounded in their own tests
     for (double eps : {0.0, 2.0 / 255, 8.0 / 255, 0.5}) {
       AttackConfig c;
       c.eps = info.capabilities.norm == Norm::L2 ? eps * 10 : eps;

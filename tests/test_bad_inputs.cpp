@@ -181,7 +181,7 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
       {"missing labels file", eval + " --dataset {tmp}/x.npy --labels {tmp}/nolabels.npy", 1, "labels {tmp}/nolabels.npy: not found"},
       // Names and values.
       {"unknown attention", eval + " --attention fancy", 2, "attention 'fancy': unknown variant"},
-      {"unknown attack", attack + " --attacks cw", 2, "attack 'cw': unknown (valid: fgsm, pgd, pgd-l2)"},
+      {"unknown attack", attack + " --attacks cw", 2, "attack 'cw': unknown (valid: fgsm, pgd, pgd-l2, "},
       {"unknown attack option", attack + " --attacks pgd:stepz=3", 2, "attack pgd: unknown option 'stepz'"},
       {"attack option out of range", attack + " --attacks pgd:steps=0", 2, "pgd option steps '0': must be >= 1"},
       {"negative eps", attack + " --eps -0.1", 2, "--eps '-0.1': must be >= 0"},
@@ -221,6 +221,16 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
       {"unsupported schema_version", compare + " {tmp}/v99.json", 1, "v99.json: schema_version 99 is not supported"},
       {"report of another kind", compare + " {tmp}/kind.json", 1, "kind.json: 'questbench.comparison' reports cannot be compared"},
       {"report missing a field", compare + " {tmp}/noresults.json", 1, "noresults.json: report is missing a field"},
+      // RobustBench export.
+      {"export: missing report", "export robustbench --quiet {tmp}/missing.json -o {out}", 1, "missing.json: cannot open (missing or unreadable)"},
+      {"export: several models and no --model", "export robustbench --quiet {tmp}/a.json -o {out}", 2,
+       "the reports hold several models (fmnist_vit_quest, fmnist_vit_standard): pass --model"},
+      {"export: model not in the reports", "export robustbench --quiet {tmp}/a.json --model vit -o {out}", 2,
+       "--model 'vit': not in the reports"},
+      {"export: report without AutoAttack or corruptions", "export robustbench --quiet {tmp}/a.json --model fmnist_vit_quest -o {out}", 2,
+       "model 'fmnist_vit_quest': the reports hold neither an autoattack cell nor corruption results"},
+      {"export: unknown threat model", "export robustbench --quiet {tmp}/a.json --threat Linf2 -o {out}", 2, "--threat: Linf2 not in",
+       Format::Parse},
   };
 
   // Every row is its own process: run them four at a time, then check them in order.

@@ -24,7 +24,7 @@ struct AttackCommandOptions : ModelDataOptions {
   double rel_alpha_l2 = 0.2;
   int restarts = 1;
   bool no_random_start = false, no_early_stop = false, no_sanity = false;
-  std::string loss = "ce", targeted, preset, save_adv, output = "attack.json";
+  std::string loss = "ce", targeted, preset, save_adv, output = "attack.json", rng = "per-sample";
   bool resume = false;
 };
 
@@ -59,6 +59,7 @@ AttackSweepOptions sweep_options(const AttackCommandOptions& o) {
   if (!o.targeted.empty() && o.targeted != "least-likely" && o.targeted != "random")
     QB_CHECK(file_exists(o.targeted), "--targeted " << o.targeted << ": expected least-likely, random or an existing .npy of target labels");
   sweep.seed = o.common.seed;
+  sweep.rng = parse_rng_mode(o.rng);
   sweep.batch_size = o.common.batch_size;
   sweep.save_adv_dir = o.save_adv;
   sweep.journal_path = o.output + ".journal";
@@ -96,11 +97,12 @@ void add_attack_command(CLI::App& app, CommandRunner& runner) {
   auto [cmd, o] = add_command<kModels | kData>(
       &app, runner, "attack", "adversarial sweep: models x attacks x eps -> JSON report (AutoAttack-style robust accuracy)", run_attack, 256);
   cmd->add_option("--attacks", o->attacks,
-                  "comma-separated attack specs: fgsm, pgd, pgd-l2, each optionally with its own options, e.g. "
-                  "pgd:steps=20,alpha=1/255 (options left out come from the flags below)")
+                  "comma-separated attack specs, each optionally with its own options, e.g. pgd:steps=20,alpha=1/255 or "
+                  "autoattack:norm=l2 (options left out come from the flags below; names: fgsm, pgd, pgd-l2, apgd-ce, "
+                  "apgd-dlr, apgd-t, fab, fab-t, square, autoattack, autoattack-plus, autoattack-rand; see attacks/README.md)")
       ->capture_default_str();
   cmd->add_option("--eps", o->eps, "Linf radii, fractions or decimals in [0,1]")->capture_default_str();
-  cmd->add_option("--eps-l2", o->eps_l2, "L2 radii for pgd-l2")->capture_default_str();
+  cmd->add_option("--eps-l2", o->eps_l2, "L2 radii, for the L2 attacks (pgd-l2 and those with norm=l2)")->capture_default_str();
   cmd->add_option("--steps", o->steps, "PGD iterations")->capture_default_str();
   cmd->add_option("--alpha", o->alpha, "Linf PGD step size (default 2/255, torchattacks)");
   cmd->add_option("--rel-alpha-l2", o->rel_alpha_l2, "L2 PGD step size relative to eps")->capture_default_str();
@@ -109,6 +111,10 @@ void add_attack_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_flag("--no-early-stop", o->no_early_stop, "return the final iterate (torchattacks) instead of the first misclassifying one");
   cmd->add_option("--loss", o->loss, "ce or margin (CW)")->capture_default_str();
   cmd->add_option("--targeted", o->targeted, "least-likely, random, or an int64 .npy of target labels");
+  cmd->add_option("--rng", o->rng,
+                  "per-sample (each sample its own random streams: results independent of batching) or original (AutoAttack's "
+                  "draws: one generator reseeded per attack and batch; same --batch-size as the original for conformance)")
+      ->capture_default_str();
   cmd->add_option("--preset", o->preset, "default or strong (>= 50 steps, 5 restarts, alpha 1/255)");
   cmd->add_option("--save-adv", o->save_adv, "write adversarial examples: DIR/<model>__<attack>__eps-<eps>.npy (float32 NCHW)");
   cmd->add_flag("--no-sanity-checks", o->no_sanity, "skip the extra sanity probes (large eps, doubled steps)");

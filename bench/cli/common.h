@@ -161,5 +161,6 @@ void add_corrupt_command(CLI::App& app, CommandRunner& runner);  // corrupt and 
 void add_corruption_command(CLI::App& app, CommandRunner& runner);  // the corruption benchmark
 void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner);  // after add_bench_command
 void add_compare_command(CLI::App& app, CommandRunner& runner);
+void add_export_command(CLI::App& app, CommandRunner& runner);  // export robustbench
 
 }  // namespace questbench
