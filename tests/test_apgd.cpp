@@ -123,9 +123,7 @@ struct ThreadCount {
   int previous;
 };
 
-}  // namespace apgd_test
-
-using namespace apgd_test;
+// The test cases live in the namespace too: in the unity build a using-directive would meet other files' helpers.
 
 TEST_CASE("APGD-CE and APGD-T in original rng mode give the original's robust flags on the MLP", "[apgd]") {
   ThreadCount threads(2);
@@ -251,3 +249,5 @@ TEST_CASE("APGD-CE breaks every point PGD-10 breaks on the reference models", "[
     CHECK(only_pgd == 0);
   }
 }
+
+}  // namespace apgd_test
