@@ -251,3 +251,24 @@ TEST_CASE("APGD-CE breaks every point PGD-10 breaks on the reference models", "[
 }
 
 }  // namespace apgd_test
+
+namespace apgd_test {
+TEST_CASE("apgd debug dump", "[.apgd-debug]") {
+  ThreadCount threads(2);
+  auto x = read_npy(attack_ref("inputs.npy"));
+  auto y = read_npy(attack_ref("labels.npy"));
+  const char* env_spec = std::getenv("APGD_SPEC");
+  const char* env_tag = std::getenv("APGD_TAG");
+  const std::string tag = env_tag ? env_tag : "m2";
+  const std::string spec = env_spec ? env_spec : "apgd-ce:norm=linf,steps=100";
+  auto model = load_reference_model(tag);
+  const bool linf = spec.find("l2") == std::string::npos;
+  const std::string file = spec.rfind("apgd-t", 0) == 0 ? "apgd_t" : "apgd_ce";
+  auto ref = read_npz(autoattack_ref(tag + "/" + (linf ? "linf_eps8" : "l2_eps0.5") + "/" + file + ".npz"));
+  AttackBatch batch{x, y, torch::Tensor(), sample_seeds(0, x.size(0)), RngMode::Original, 0};
+  auto out = make_attack(spec)->run(model, batch, linf ? 8.0 / 255 : 0.5, true);
+  auto diff = (out.x_adv - ref.at("x_adv")).abs().flatten(1).amax(1);
+  auto idx = (diff > 0).nonzero().view({-1});
+  WARN("samples differing: " << idx.numel() << " idx " << idx << " diffs " << diff.index({idx}));
+}
+}  // namespace apgd_test
