@@ -253,8 +253,10 @@ TEST_CASE("APGD-CE breaks every point PGD-10 breaks on the reference models", "[
 }  // namespace apgd_test
 
 namespace apgd_test {
-TEST_CASE("apgd debug dump", "[.apgd-debug]") {
-  ThreadCount threads(2);
+// Diagnostic (hidden): which samples' images differ from the original's, for APGD_SPEC / APGD_TAG / APGD_THREADS.
+TEST_CASE("APGD images against the original per sample", "[.apgd-diagnostic]") {
+  const char* env_threads = std::getenv("APGD_THREADS");
+  ThreadCount threads(env_threads ? std::atoi(env_threads) : 2);
   auto x = read_npy(attack_ref("inputs.npy"));
   auto y = read_npy(attack_ref("labels.npy"));
   const char* env_spec = std::getenv("APGD_SPEC");
