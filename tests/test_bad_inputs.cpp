@@ -181,7 +181,7 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
       {"missing labels file", eval + " --dataset {tmp}/x.npy --labels {tmp}/nolabels.npy", 1, "labels {tmp}/nolabels.npy: not found"},
       // Names and values.
       {"unknown attention", eval + " --attention fancy", 2, "attention 'fancy': unknown variant"},
-      {"unknown attack", attack + " --attacks cw", 2, "attack 'cw': unknown (valid: fgsm, pgd, pgd-l2)"},
+      {"unknown attack", attack + " --attacks cw", 2, "attack 'cw': unknown (valid: fgsm, pgd, pgd-l2"},
       {"unknown attack option", attack + " --attacks pgd:stepz=3", 2, "attack pgd: unknown option 'stepz'"},
       {"attack option out of range", attack + " --attacks pgd:steps=0", 2, "pgd option steps '0': must be >= 1"},
       {"negative eps", attack + " --eps -0.1", 2, "--eps '-0.1': must be >= 0"},
