@@ -11,10 +11,19 @@ AttackOutput run_pgd_linf(const Model&, const torch::Tensor&, const torch::Tenso
                           const AttackConfig&, const std::vector<uint64_t>&);
 AttackOutput run_pgd_l2(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
                         const std::vector<uint64_t>&);
+AttackOutput run_apgd_ce(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                         const std::vector<uint64_t>&);
+AttackOutput run_apgd_dlr(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                          const std::vector<uint64_t>&);
+AttackOutput run_apgd_t(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                        const std::vector<uint64_t>&);
 std::unique_ptr<Attack> make_fgsm(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_linf(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_l2(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_autoattack(const AttackSpec&, const AttackDefaults&);
+std::unique_ptr<Attack> make_apgd_ce(const AttackSpec&, const AttackDefaults&);
+std::unique_ptr<Attack> make_apgd_dlr(const AttackSpec&, const AttackDefaults&);
+std::unique_ptr<Attack> make_apgd_t(const AttackSpec&, const AttackDefaults&);
 
 const std::vector<AttackInfo>& attack_table() {
   static const std::vector<AttackInfo> table = {
@@ -24,6 +33,13 @@ const std::vector<AttackInfo>& attack_table() {
        make_pgd_linf},
       {"pgd-l2", {Norm::L2, true, true, true, false, true}, "PGD-L2: normalized-gradient steps, projection onto the L2 ball",
        run_pgd_l2, make_pgd_l2},
+      // AutoAttack's APGD: the norm follows the spec's norm option (the row says Linf, its default).
+      {"apgd-ce", {Norm::Linf, true, false, true, false, true}, "APGD-CE: step-size-adaptive PGD with momentum on the cross-entropy",
+       run_apgd_ce, make_apgd_ce},
+      {"apgd-dlr", {Norm::Linf, true, false, true, false, true}, "APGD-DLR: APGD on the scale-invariant DLR margin loss",
+       run_apgd_dlr, make_apgd_dlr},
+      {"apgd-t", {Norm::Linf, true, false, true, false, true},
+       "APGD-T: APGD on the targeted DLR loss, one run per target among the top clean logits", run_apgd_t, make_apgd_t},
       {"autoattack", {Norm::Linf, true, false, true, true, true},
        "AutoAttack, standard version: APGD-CE, APGD-T, FAB-T, Square, each on the points still robust", nullptr, make_autoattack},
       {"autoattack-plus", {Norm::Linf, true, false, true, true, true},

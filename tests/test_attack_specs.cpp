@@ -37,8 +37,10 @@ TEST_CASE("capabilities are data in the table", "[attacks][spec]") {
   CHECK_FALSE(find_attack("fgsm").capabilities.iterative);
   CHECK(find_attack("pgd").capabilities.iterative);
   CHECK(find_attack("pgd-l2").capabilities.norm == Norm::L2);
-  for (const auto& name : {"fgsm", "pgd", "pgd-l2"}) CHECK(find_attack(name).capabilities.targeted);
   CHECK_FALSE(find_attack("autoattack").capabilities.targeted);  // its stages choose their own targets
+  // The torchattacks family takes user targets; AutoAttack's attacks choose their own (targeted false).
+  for (const char* name : {"fgsm", "pgd", "pgd-l2"}) CHECK(find_attack(name).capabilities.targeted);
+  CHECK_FALSE(find_attack("apgd-t").capabilities.targeted);
 }
 
 TEST_CASE("bad specs give one-line errors naming the problem", "[attacks][spec]") {

@@ -184,6 +184,8 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
       {"unknown attack", attack + " --attacks cw", 2, "attack 'cw': unknown (valid: fgsm, pgd, pgd-l2, "},
       {"unknown attack option", attack + " --attacks pgd:stepz=3", 2, "attack pgd: unknown option 'stepz'"},
       {"attack option out of range", attack + " --attacks pgd:steps=0", 2, "pgd option steps '0': must be >= 1"},
+      {"too few classes for the target count", attack + " --attacks apgd-t:targets=10", 2,
+       "needs at least 11 classes; model 'fmnist_vit_standard' has 10"},
       {"negative eps", attack + " --eps -0.1", 2, "--eps '-0.1': must be >= 0"},
       {"NaN eps", attack + " --eps nan", 2, "--eps 'nan': not a finite number"},
       {"eps > 1", attack + " --eps 1.5", 2, "--eps '1.5' = 1.5 exceeds 1"},
