@@ -11,9 +11,12 @@ AttackOutput run_pgd_linf(const Model&, const torch::Tensor&, const torch::Tenso
                           const AttackConfig&, const std::vector<uint64_t>&);
 AttackOutput run_pgd_l2(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
                         const std::vector<uint64_t>&);
+AttackOutput run_square(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                        const std::vector<uint64_t>&);
 std::unique_ptr<Attack> make_fgsm(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_linf(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_l2(const AttackSpec&, const AttackDefaults&);
+std::unique_ptr<Attack> make_square(const AttackSpec&, const AttackDefaults&);
 
 const std::vector<AttackInfo>& attack_table() {
   static const std::vector<AttackInfo> table = {
@@ -23,6 +26,9 @@ const std::vector<AttackInfo>& attack_table() {
        make_pgd_linf},
       {"pgd-l2", {Norm::L2, true, true, true, false, true}, "PGD-L2: normalized-gradient steps, projection onto the L2 ball",
        run_pgd_l2, make_pgd_l2},
+      // norm follows the spec's norm option (this row: the default, linf); run = Linf with config.steps queries.
+      {"square", {Norm::Linf, true, false, false, true, true},
+       "Square Attack (AutoAttack): score-based random search over square updates, Linf or L2", run_square, make_square},
   };
   return table;
 }
