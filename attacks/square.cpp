@@ -73,12 +73,12 @@ torch::Tensor eta_rectangles(int64_t rows, int64_t cols) {
     if (r_end > r_begin && c_end > c_begin) {
       // 1/(k+1)^2 as the reciprocal of a float32 square, like the original's 1.0 / tensor ** 2.
       auto weight = torch::full({1, 1}, static_cast<float>(k + 1)).pow(2).reciprocal() * 1.0;
-      d.slice(0, r_begin, r_end).slice(1, c_begin, c_end) += weight;
+      d.slice(0, r_begin, r_end).slice(1, c_begin, c_end).add_(weight);
     }
     --r0;
     --c0;
   }
-  d /= d.pow(2).sum({0, 1}, true).sqrt();
+  d /= d.pow(2).sum(at::IntArrayRef{0, 1}, true).sqrt();
   return d;
 }
 
@@ -88,7 +88,7 @@ torch::Tensor eta_pattern(int64_t s) {
   auto d = torch::zeros({s, s});
   d.slice(0, 0, s / 2).copy_(eta_rectangles(s / 2, s));
   d.slice(0, s / 2, s).copy_(-1. * eta_rectangles(s - s / 2, s));
-  d /= d.pow(2).sum({0, 1}, true).sqrt();
+  d /= d.pow(2).sum(at::IntArrayRef{0, 1}, true).sqrt();
   return d;
 }
 
@@ -290,28 +290,28 @@ class SquareRun {
       auto flat = torch::where(transposed, c * s + r, r * s + c);
       auto placed = pattern(s).to(x.device()).view({-1}).take(flat) * in_1;  // [n, 1, h, w], zero off window 1
       auto in_1f = in_1.to(x.scalar_type()), in_any = (in_1 | in_2).to(x.scalar_type());
-      auto norms_window_1 = (delta * in_1f).pow(2).sum({-2, -1}, true).sqrt();
+      auto norms_window_1 = (delta * in_1f).pow(2).sum(at::IntArrayRef{-2, -1}, true).sqrt();
       auto norms_image = l2_norms(delta);
-      auto norms_windows = (delta * in_any).pow(2).sum({-2, -1}, true).sqrt();
+      auto norms_windows = (delta * in_any).pow(2).sum(at::IntArrayRef{-2, -1}, true).sqrt();
       auto new_deltas = placed * signs + delta * in_1f / (1e-12 + norms_window_1);
-      new_deltas = new_deltas / (1e-12 + new_deltas.pow(2).sum({-2, -1}, true).sqrt()) *
+      new_deltas = new_deltas / (1e-12 + new_deltas.pow(2).sum(at::IntArrayRef{-2, -1}, true).sqrt()) *
                    (torch::clamp_min(norms_image.pow(2).neg().add(eps_ * eps_), 0.) / c_ + norms_windows.pow(2)).sqrt();
       delta = torch::where(in_1, new_deltas, torch::where(in_2, torch::zeros_like(delta), delta));
     } else {
       const int64_t vh = original_random_int(h_ - s), vw = original_random_int(w_ - s);
       auto window_1 = delta.slice(2, vh, vh + s).slice(3, vw, vw + s);
-      auto norms_window_1 = window_1.pow(2).sum({-2, -1}, true).sqrt();
+      auto norms_window_1 = window_1.pow(2).sum(at::IntArrayRef{-2, -1}, true).sqrt();
       const int64_t vh2 = original_random_int(h_ - s), vw2 = original_random_int(w_ - s);
       auto mask_1 = torch::zeros_like(x), mask_2 = torch::zeros_like(x);
       mask_1.slice(2, vh, vh + s).slice(3, vw, vw + s).fill_(1.0);
       mask_2.slice(2, vh2, vh2 + s).slice(3, vw2, vw2 + s).fill_(1.);
       auto norms_image = l2_norms(x_best - x);
-      auto norms_windows = (delta * torch::max(mask_1, mask_2)).pow(2).sum({-2, -1}, true).sqrt();
+      auto norms_windows = (delta * torch::max(mask_1, mask_2)).pow(2).sum(at::IntArrayRef{-2, -1}, true).sqrt();
       auto new_deltas = torch::ones({n, c_, s, s}, x.options());
       auto eta = original_eta(pattern(s)).to(x.device());  // orientation drawn before the signs, as the original
       new_deltas *= eta.reshape({1, 1, s, s}) * original_random_signs({n, c_, 1, 1}, x.device());
       new_deltas += window_1 / (1e-12 + norms_window_1);
-      new_deltas = new_deltas / (1e-12 + new_deltas.pow(2).sum({-2, -1}, true).sqrt()) *
+      new_deltas = new_deltas / (1e-12 + new_deltas.pow(2).sum(at::IntArrayRef{-2, -1}, true).sqrt()) *
                    (torch::max((eps_ * torch::ones_like(new_deltas)).pow(2) - norms_image.pow(2), torch::zeros_like(new_deltas)) / c_ +
                     norms_windows.pow(2))
                        .sqrt();
