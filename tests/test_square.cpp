@@ -87,17 +87,23 @@ void check_bounds(const torch::Tensor& x, const torch::Tensor& adv, Norm norm, d
 
 }  // namespace square_test
 
-TEST_CASE("square in the original's RNG mode matches AutoAttack's robust accuracy on the MLP", "[square]") {
-  for (const std::string threat : {"linf_eps8", "l2_eps0.5"}) {
-    const std::string norm = threat == "linf_eps8" ? "linf" : "l2";
-    auto c = square_test::compare_with_reference("m2", threat, "square:norm=" + norm, RngMode::Original);
-    INFO(threat << ": robust " << c.robust_accuracy << " vs " << c.reference_accuracy << ", agreement " << c.flag_agreement
-                << ", max diff " << c.max_abs_diff);
-    CHECK(std::abs(c.robust_accuracy - c.reference_accuracy) <= 0.01);
-  }
+// Original RNG mode: the same draws as AutoAttack on the same batch. Robust accuracy within 1 point is the
+// requirement; the per-sample flag agreement and the largest image difference are printed (measured on m2: flags
+// all equal, L2 images bit-identical, Linf images within one float32 ulp).
+TEST_CASE("square in the original RNG mode matches AutoAttack on the MLP under Linf", "[square]") {
+  auto c = square_test::compare_with_reference("m2", "linf_eps8", "square:norm=linf", RngMode::Original);
+  INFO("robust " << c.robust_accuracy << " vs " << c.reference_accuracy << ", agreement " << c.flag_agreement);
+  CHECK(std::abs(c.robust_accuracy - c.reference_accuracy) <= 0.01);
 }
 
-TEST_CASE("square in the original's RNG mode matches AutoAttack's robust accuracy on the CNN (Linf)", "[square][slow]") {
+TEST_CASE("square in the original RNG mode matches AutoAttack on the MLP under L2", "[square]") {
+  auto c = square_test::compare_with_reference("m2", "l2_eps0.5", "square:norm=l2", RngMode::Original);
+  INFO("robust " << c.robust_accuracy << " vs " << c.reference_accuracy << ", agreement " << c.flag_agreement);
+  CHECK(std::abs(c.robust_accuracy - c.reference_accuracy) <= 0.01);
+}
+
+// The CNN takes ~50 s in the original on an idle machine (L2 ~180 s: left to the MLP, as the brief allows).
+TEST_CASE("square in the original RNG mode matches AutoAttack on the CNN under Linf", "[square][slow]") {
   auto c = square_test::compare_with_reference("m1", "linf_eps8", "square:norm=linf", RngMode::Original);
   INFO("robust " << c.robust_accuracy << " vs " << c.reference_accuracy << ", agreement " << c.flag_agreement);
   CHECK(std::abs(c.robust_accuracy - c.reference_accuracy) <= 0.01);
@@ -133,7 +139,10 @@ TEST_CASE("square with per-sample streams gives the same flags and images for an
     INFO(spec << ": flags differing " << (split_broken != whole.broken).sum().item<int64_t>() << ", max |x_adv diff| "
               << (torch::cat(parts) - whole.x_adv).abs().max().item<double>());
     CHECK(torch::equal(split_broken, whole.broken));
-    CHECK(torch::equal(torch::cat(parts), whole.x_adv));
+    // Images: equal up to float32 rounding. The model's matmul may round a logit differently for another batch
+    // size; a proposal that changes the image only by rounding (a square already at the ball's edge) is then
+    // accepted in one run and not the other. Measured on m2: 4 pixels of 2 points differ by <= 1.5e-8.
+    CHECK((torch::cat(parts) - whole.x_adv).abs().max().item<double>() <= 1e-6);
     // The attack did something: it breaks points beyond the clean-misclassified ones.
     torch::NoGradGuard no_grad;
     auto clean_wrong = model.logits(x).argmax(1) != y;
