@@ -125,7 +125,7 @@ TEST_CASE("square with per-sample streams gives the same flags and images for an
   auto y = read_npy(square_test::attacks_ref("labels.npy"));
   auto model = square_test::load_model("m2");
   const auto seeds = square_test::seeds_for(x.size(0), 5);
-  for (const std::string spec : {"square:norm=linf,queries=1000", "square:norm=l2,queries=1000"}) {
+  for (const std::string spec : {"square:norm=linf,queries=500", "square:norm=l2,queries=500"}) {
     const double eps = spec.find("linf") != std::string::npos ? 8.0 / 255 : 0.5;
     auto attack = make_attack(spec);
     auto whole = attack->run(model, {x, y, torch::Tensor(), seeds}, eps, true);
