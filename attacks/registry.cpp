@@ -17,6 +17,8 @@ AttackOutput run_apgd_dlr(const Model&, const torch::Tensor&, const torch::Tenso
                           const std::vector<uint64_t>&);
 AttackOutput run_apgd_t(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
                         const std::vector<uint64_t>&);
+AttackOutput run_square(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                        const std::vector<uint64_t>&);
 std::unique_ptr<Attack> make_fgsm(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_linf(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_l2(const AttackSpec&, const AttackDefaults&);
@@ -24,6 +26,7 @@ std::unique_ptr<Attack> make_autoattack(const AttackSpec&, const AttackDefaults&
 std::unique_ptr<Attack> make_apgd_ce(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_apgd_dlr(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_apgd_t(const AttackSpec&, const AttackDefaults&);
+std::unique_ptr<Attack> make_square(const AttackSpec&, const AttackDefaults&);
 
 const std::vector<AttackInfo>& attack_table() {
   static const std::vector<AttackInfo> table = {
@@ -40,6 +43,9 @@ const std::vector<AttackInfo>& attack_table() {
        run_apgd_dlr, make_apgd_dlr},
       {"apgd-t", {Norm::Linf, true, false, true, false, true},
        "APGD-T: APGD on the targeted DLR loss, one run per target among the top clean logits", run_apgd_t, make_apgd_t},
+      // norm follows the spec's norm option (this row: the default, linf); run = Linf with config.steps queries.
+      {"square", {Norm::Linf, true, false, false, true, true},
+       "Square Attack (AutoAttack): score-based random search over square updates, Linf or L2", run_square, make_square},
       {"autoattack", {Norm::Linf, true, false, true, true, true},
        "AutoAttack, standard version: APGD-CE, APGD-T, FAB-T, Square, each on the points still robust", nullptr, make_autoattack},
       {"autoattack-plus", {Norm::Linf, true, false, true, true, true},

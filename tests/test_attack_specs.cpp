@@ -41,6 +41,8 @@ TEST_CASE("capabilities are data in the table", "[attacks][spec]") {
   // The torchattacks family takes user targets; AutoAttack's attacks choose their own (targeted false).
   for (const char* name : {"fgsm", "pgd", "pgd-l2"}) CHECK(find_attack(name).capabilities.targeted);
   CHECK_FALSE(find_attack("apgd-t").capabilities.targeted);
+  CHECK(find_attack("square").capabilities.query_based);
+  CHECK_FALSE(find_attack("square").capabilities.needs_gradients);
 }
 
 TEST_CASE("bad specs give one-line errors naming the problem", "[attacks][spec]") {
