@@ -11,6 +11,12 @@ AttackOutput run_pgd_linf(const Model&, const torch::Tensor&, const torch::Tenso
                           const AttackConfig&, const std::vector<uint64_t>&);
 AttackOutput run_pgd_l2(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
                         const std::vector<uint64_t>&);
+AttackOutput run_fab(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                     const std::vector<uint64_t>&);
+AttackOutput run_fab_t(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                       const std::vector<uint64_t>&);
+std::unique_ptr<Attack> make_fab(const AttackSpec&, const AttackDefaults&);
+std::unique_ptr<Attack> make_fab_t(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_fgsm(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_linf(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_l2(const AttackSpec&, const AttackDefaults&);
@@ -23,6 +29,12 @@ const std::vector<AttackInfo>& attack_table() {
        make_pgd_linf},
       {"pgd-l2", {Norm::L2, true, true, true, false, true}, "PGD-L2: normalized-gradient steps, projection onto the L2 ball",
        run_pgd_l2, make_pgd_l2},
+      // FAB: minimal-norm boundary attack (AutoAttack's FABAttack_PT); the row's norm is the default, an instance
+      // reports the norm its spec chose. FAB-T picks its own targets from the clean logits.
+      {"fab", {Norm::Linf, true, false, true, false, true}, "FAB: minimal-norm adaptive boundary attack, untargeted", run_fab,
+       make_fab},
+      {"fab-t", {Norm::Linf, true, false, true, false, true},
+       "FAB-T: FAB towards each of the top-`targets` other classes of the clean logits (AutoAttack)", run_fab_t, make_fab_t},
   };
   return table;
 }
