@@ -43,7 +43,7 @@ torch::Tensor fab_project_linf(const torch::Tensor& points, const torch::Tensor&
   auto d = (face - t) * nonzero_w;  // the largest move per coordinate (to the face)
   // Distance of each coordinate to its face: the Linf radius at which that coordinate saturates.
   const auto p = face - t * (2 * face - 1);
-  const auto order = torch::argsort(p, 1);
+  const auto order = torch::argsort(p, /*dim=*/1, /*descending=*/false);
 
   // (w_flipped * t).sum(1) equals sign * wt exactly: negating every product negates the sum without new rounding.
   b = b - wt * sign;

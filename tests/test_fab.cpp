@@ -107,35 +107,33 @@ TEST_CASE("FAB-T in the original RNG mode matches AutoAttack on m1 Linf", "[fab]
 }
 
 TEST_CASE("FAB-T per-sample mode: accuracy as the original and flags independent of the batch size", "[fab]") {
-  using namespace fab_test;
-  ThreadScope threads(2);
-  const auto x = read_npy(attacks_ref("inputs.npy"));
-  const auto y = read_npy(attacks_ref("labels.npy"));
-  const auto model = reference_model("m2");
-  const auto ref = read_npz(autoattack_ref("m2/linf_eps8/fab_t.npz"));
+  fab_test::ThreadScope threads(2);
+  const auto x = read_npy(fab_test::attacks_ref("inputs.npy"));
+  const auto y = read_npy(fab_test::attacks_ref("labels.npy"));
+  const auto model = fab_test::reference_model("m2");
+  const auto ref = read_npz(fab_test::autoattack_ref("m2/linf_eps8/fab_t.npz"));
   const double eps = 8.0 / 255;
   const auto attack = make_attack("fab-t:norm=linf");
-  const auto seeds = seeds_for(x.size(0));
+  const auto seeds = fab_test::seeds_for(x.size(0));
   const auto whole = attack->run(model, {x, y, torch::Tensor(), seeds}, eps, true);
-  const auto robust = robust_flags(model, whole.x_adv, y);
-  INFO("robust accuracy " << mean_of(robust) << ", original " << mean_of(ref.at("robust")));
-  CHECK(std::abs(mean_of(robust) - mean_of(ref.at("robust"))) <= 0.01 + 1e-12);
+  const auto robust = fab_test::robust_flags(model, whole.x_adv, y);
+  INFO("robust accuracy " << fab_test::mean_of(robust) << ", original " << fab_test::mean_of(ref.at("robust")));
+  CHECK(std::abs(fab_test::mean_of(robust) - fab_test::mean_of(ref.at("robust"))) <= 0.01 + 1e-12);
   std::vector<torch::Tensor> parts;
   for (int64_t begin = 0; begin < x.size(0); begin += 37) {
     const int64_t end = std::min<int64_t>(begin + 37, x.size(0));
     const std::vector<uint64_t> part_seeds(seeds.begin() + begin, seeds.begin() + end);
     parts.push_back(attack->run(model, {x.slice(0, begin, end), y.slice(0, begin, end), torch::Tensor(), part_seeds}, eps, true).x_adv);
   }
-  const auto robust_parts = robust_flags(model, torch::cat(parts, 0), y);
+  const auto robust_parts = fab_test::robust_flags(model, torch::cat(parts, 0), y);
   CHECK((robust != robust_parts).sum().item<int64_t>() == 0);
 }
 
 TEST_CASE("FAB with random restarts draws per sample: the same flags for any batch size", "[fab]") {
-  using namespace fab_test;
-  const auto x = read_npy(attacks_ref("inputs.npy")).slice(0, 0, 48);
-  const auto y = read_npy(attacks_ref("labels.npy")).slice(0, 0, 48);
-  const auto model = reference_model("m2");
-  const auto seeds = seeds_for(48);
+  const auto x = read_npy(fab_test::attacks_ref("inputs.npy")).slice(0, 0, 48);
+  const auto y = read_npy(fab_test::attacks_ref("labels.npy")).slice(0, 0, 48);
+  const auto model = fab_test::reference_model("m2");
+  const auto seeds = fab_test::seeds_for(48);
   for (const std::string norm : {"linf", "l2"}) {
     const double eps = norm == "linf" ? 8.0 / 255 : 0.5;
     const auto attack = make_attack("fab:norm=" + norm + ",steps=10,restarts=3");
@@ -148,30 +146,29 @@ TEST_CASE("FAB with random restarts draws per sample: the same flags for any bat
     }
     const auto together = torch::cat(parts, 0);
     INFO(norm << ": max |x_adv(batch 48) - x_adv(batches of 7)| " << (whole.x_adv - together).abs().max().item<double>());
-    CHECK(robust_flags(model, whole.x_adv, y).equal(robust_flags(model, together, y)));
-    CHECK(mean_of(whole.broken) > mean_of(~robust_flags(model, x, y)));  // it breaks some clean-correct samples
-    check_bounds(norm == "linf" ? Norm::Linf : Norm::L2, eps, x, whole.x_adv);
+    CHECK(fab_test::robust_flags(model, whole.x_adv, y).equal(fab_test::robust_flags(model, together, y)));
+    CHECK(fab_test::mean_of(whole.broken) > fab_test::mean_of(~fab_test::robust_flags(model, x, y)));  // it breaks some clean-correct samples
+    fab_test::check_bounds(norm == "linf" ? Norm::Linf : Norm::L2, eps, x, whole.x_adv);
   }
 }
 
 TEST_CASE("FAB keeps perturbations inside the ball and the box", "[fab]") {
-  using namespace fab_test;
-  const auto x = read_npy(attacks_ref("inputs.npy")).slice(0, 0, 64);
-  const auto y = read_npy(attacks_ref("labels.npy")).slice(0, 0, 64);
-  const auto model = reference_model("m2");
-  const auto clean_correct = robust_flags(model, x, y);
+  const auto x = read_npy(fab_test::attacks_ref("inputs.npy")).slice(0, 0, 64);
+  const auto y = read_npy(fab_test::attacks_ref("labels.npy")).slice(0, 0, 64);
+  const auto model = fab_test::reference_model("m2");
+  const auto clean_correct = fab_test::robust_flags(model, x, y);
   for (const std::string name : {"fab", "fab-t"}) {
     for (const std::string norm : {"linf", "l2"}) {
       for (double eps : norm == "linf" ? std::vector<double>{0.0, 2.0 / 255, 8.0 / 255, 0.3} : std::vector<double>{0.0, 0.25, 1.0, 4.0}) {
         const auto attack = make_attack(name + ":norm=" + norm + ",steps=20" + (name == "fab-t" ? ",targets=3" : ""));
         INFO(attack->spec() << " eps " << eps);
-        const auto out = attack->run(model, {x, y, torch::Tensor(), seeds_for(64)}, eps, true);
-        check_bounds(norm == "linf" ? Norm::Linf : Norm::L2, eps, x, out.x_adv);
+        const auto out = attack->run(model, {x, y, torch::Tensor(), fab_test::seeds_for(64)}, eps, true);
+        fab_test::check_bounds(norm == "linf" ? Norm::Linf : Norm::L2, eps, x, out.x_adv);
         // Robust samples come back unchanged; clean-misclassified ones count as broken.
         const auto unchanged = (out.x_adv == x).flatten(1).all(1);
         CHECK((~out.broken & ~unchanged).sum().item<int64_t>() == 0);
         CHECK((~clean_correct & ~out.broken).sum().item<int64_t>() == 0);
-        CHECK(out.broken.equal(~robust_flags(model, out.x_adv, y)));
+        CHECK(out.broken.equal(~fab_test::robust_flags(model, out.x_adv, y)));
         if (eps == 0.0) CHECK(out.broken.equal(~clean_correct));
         CHECK(out.forwards > 0);
         CHECK(out.backwards > 0);
