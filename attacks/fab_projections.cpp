@@ -43,6 +43,7 @@ torch::Tensor fab_project_linf(const torch::Tensor& points, const torch::Tensor&
   auto d = (face - t) * nonzero_w;  // the largest move per coordinate (to the face)
   // Distance of each coordinate to its face: the Linf radius at which that coordinate saturates.
   const auto p = face - t * (2 * face - 1);
+  // torch's default (not stable) sort, as the original: the order of ties decides the cumulative sums' rounding.
   const auto order = torch::argsort(p, /*dim=*/1, /*descending=*/false);
 
   // (w_flipped * t).sum(1) equals sign * wt exactly: negating every product negates the sum without new rounding.
@@ -111,7 +112,7 @@ torch::Tensor fab_project_l2(const torch::Tensor& points, const torch::Tensor& w
   const auto tiny_w = w.abs() < 1e-8;
   r.masked_fill_(tiny_w, 1e12);
   r.masked_fill_(r == -1e12, 1e12);
-  auto sorted = torch::sort(r, 1);
+  auto sorted = torch::sort(r, /*dim=*/1, /*descending=*/false);
   auto rs = std::get<0>(sorted);
   const auto indr = std::get<1>(sorted);
   auto rs2 = torch::constant_pad_nd(rs.index({Slice(), Slice(1, torch::indexing::None)}), {0, 1});
