@@ -181,8 +181,10 @@ class FabRun {
     if (pred.numel() == 0) return adv_c;
     torch::Tensor la_target2;
     if (o_.targeted) {
-      // The original runs the same forward again here; its logits are the ones above (same input, same pass).
-      const auto la_target = std::get<1>(clean_logits.sort(-1)).select(1, clean_logits.size(1) - rank);
+      // The original runs the same forward again here. Per-sample mode reuses the logits above (same input, same
+      // pass); Original mode repeats it, so that a TorchScript model's executor sees the original's call sequence.
+      const auto target_logits = batch_.rng == RngMode::Original ? logits(x) : clean_logits;
+      const auto la_target = std::get<1>(target_logits.sort(-1)).select(1, target_logits.size(1) - rank);
       la_target2 = la_target.index_select(0, pred);
     }
     const auto im2 = x.index_select(0, pred);
