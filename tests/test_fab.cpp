@@ -61,7 +61,9 @@ void check_bounds(Norm norm, double eps, const torch::Tensor& x, const torch::Te
 
 // One FAB-T perturb() in the original's RNG mode on all 256 points against the reference file.
 void check_against_reference(const std::string& tag, const std::string& threat) {
-  ThreadScope threads(2);
+  // One thread, although the reference ran with two: on a shared machine two OpenMP threads made this run ~10x
+  // slower, and the measured flags and images were the same with one and two threads (attacks/README.md).
+  ThreadScope threads(1);
   const auto x = read_npy(attacks_ref("inputs.npy"));
   const auto y = read_npy(attacks_ref("labels.npy"));
   const auto model = reference_model(tag);
