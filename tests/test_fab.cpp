@@ -237,36 +237,3 @@ TEST_CASE("FAB specs: defaults printed in a fixed order and bad options rejected
                     Catch::Contains("targets=10") && Catch::Contains("10 classes"));
   CHECK_NOTHROW(make_attack("fab-t:targets=9,steps=1")->run(model, {x, y, torch::Tensor(), fab_test::seeds_for(4)}, 0.1, true));
 }
-
-TEST_CASE("FAB timing probe", "[.fab-probe]") {
-  fab_test::ThreadScope threads(std::getenv("PROBE_THREADS") ? std::atoi(std::getenv("PROBE_THREADS")) : 2);
-  const auto x = read_npy(fab_test::attacks_ref("inputs.npy"));
-  const auto y = read_npy(fab_test::attacks_ref("labels.npy"));
-  const auto model = fab_test::reference_model("m2");
-  auto clock = [] { return std::chrono::steady_clock::now(); };
-  auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-  const auto xs = x.slice(0, 0, 225);
-  auto t0 = clock();
-  for (int i = 0; i < 50; ++i) {
-    torch::AutoGradMode g(true);
-    auto xa = xs.clone().requires_grad_(true);
-    auto l = model.logits(xa);
-    auto gr = torch::autograd::grad({l}, {xa}, {torch::ones_like(l)})[0];
-  }
-  auto t1 = clock();
-  torch::NoGradGuard ng;
-  for (int i = 0; i < 50; ++i) model.logits(xs);
-  auto t2 = clock();
-  const auto pts = torch::cat({xs, xs}, 0).reshape({450, -1});
-  const auto w = torch::randn({450, 784});
-  const auto b = (w * pts).sum(1) + 0.3;
-  for (int i = 0; i < 50; ++i) fab_project_linf(pts, w, b);
-  auto t3 = clock();
-  for (int i = 0; i < 50; ++i) fab_project_l2(pts, w, b);
-  auto t4 = clock();
-  for (int i = 0; i < 50; ++i) torch::argsort(w, 1, false);
-  auto t5 = clock();
-  WARN("fwd+bwd " << secs(t0, t1) / 50 << " fwd " << secs(t1, t2) / 50 << " proj linf " << secs(t2, t3) / 50 << " proj l2 "
-                  << secs(t3, t4) / 50 << " argsort " << secs(t4, t5) / 50);
-}
-
