@@ -19,6 +19,12 @@ AttackOutput run_apgd_t(const Model&, const torch::Tensor&, const torch::Tensor&
                         const std::vector<uint64_t>&);
 AttackOutput run_square(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
                         const std::vector<uint64_t>&);
+AttackOutput run_fab(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                     const std::vector<uint64_t>&);
+AttackOutput run_fab_t(const Model&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const AttackConfig&,
+                       const std::vector<uint64_t>&);
+std::unique_ptr<Attack> make_fab(const AttackSpec&, const AttackDefaults&);
+std::unique_ptr<Attack> make_fab_t(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_fgsm(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_linf(const AttackSpec&, const AttackDefaults&);
 std::unique_ptr<Attack> make_pgd_l2(const AttackSpec&, const AttackDefaults&);
@@ -43,6 +49,12 @@ const std::vector<AttackInfo>& attack_table() {
        run_apgd_dlr, make_apgd_dlr},
       {"apgd-t", {Norm::Linf, true, false, true, false, true},
        "APGD-T: APGD on the targeted DLR loss, one run per target among the top clean logits", run_apgd_t, make_apgd_t},
+      // FAB: minimal-norm boundary attack (AutoAttack's FABAttack_PT); the row's norm is the default, an instance
+      // reports the norm its spec chose. FAB-T picks its own targets from the clean logits.
+      {"fab", {Norm::Linf, true, false, true, false, true}, "FAB: minimal-norm adaptive boundary attack, untargeted", run_fab,
+       make_fab},
+      {"fab-t", {Norm::Linf, true, false, true, false, true},
+       "FAB-T: FAB towards each of the top-`targets` other classes of the clean logits (AutoAttack)", run_fab_t, make_fab_t},
       // norm follows the spec's norm option (this row: the default, linf); run = Linf with config.steps queries.
       {"square", {Norm::Linf, true, false, false, true, true},
        "Square Attack (AutoAttack): score-based random search over square updates, Linf or L2", run_square, make_square},
