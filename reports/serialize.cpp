@@ -6,6 +6,7 @@
 
 #include "reports/format.h"
 
+#include <type_traits>
 #include <algorithm>
 
 namespace questbench {
@@ -229,6 +230,9 @@ void attack_cell_fields(Io& io, C& c) {
   io("seconds", c.seconds);
   io.bits("robust_bits", c.robust_mask, c.n);
   io.optional("stages", c.stages, std::vector<AttackStage>{});
+  // A stage's bits are stored without their count (packed to whole bytes): the cell's n is theirs.
+  if constexpr (!std::is_const_v<C>)
+    for (auto& stage : c.stages) fit_bits(stage.robust_mask, c.n);
 }
 
 template <class Io, class S>

@@ -48,8 +48,9 @@ def main():
         param.requires_grad_(False)
     x = torch.from_numpy(read_idx(a.images, a.n).astype(np.float32) / 255.0).unsqueeze(1).contiguous()
     y = torch.from_numpy(read_idx(a.labels, a.n).astype(np.int64))
-    adversary = AutoAttack(model, norm=a.norm, eps=a.eps, version="standard", seed=0)
     log = io.StringIO()
+    with redirect_stdout(log):  # the constructor prints the version's parameters
+        adversary = AutoAttack(model, norm=a.norm, eps=a.eps, version="standard", seed=0, device="cpu")
     t0 = time.perf_counter()
     with redirect_stdout(log):
         x_adv = adversary.run_standard_evaluation(x, y, bs=a.batch_size)

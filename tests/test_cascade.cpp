@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/npy.h"
 #include "reports/compare.h"
+#include "reports/format.h"
 #include "tests/test_support.h"
 
 using namespace questbench;
@@ -347,4 +348,91 @@ TEST_CASE("APGD-CE is never weaker than PGD-10 per sample on the shipped ViTs", 
     CHECK(weaker == 0);
     CHECK(apgd->robust_accuracy <= pgd->robust_accuracy);
   }
+}
+
+TEST_CASE("AutoAttack's checks flag randomized models, probability outputs and a query attack beating the white-box stages", "[cascade][sweep]") {
+  // Cells only: Square lowering robust accuracy by 0.25 points after the white-box stages is flagged, by 0.0 not.
+  CleanResult clean;
+  clean.correct_mask = std::vector<uint8_t>(400, 1);
+  AttackCell aa;
+  aa.attack = "autoattack";
+  aa.norm = "Linf";
+  aa.eps = 8.0 / 255;
+  aa.eps_text = "8/255";
+  aa.robust_mask = std::vector<uint8_t>(400, 1);
+  aa.stages.resize(4);
+  const std::vector<std::string> specs = {"apgd-ce:norm=linf", "apgd-t:norm=linf", "fab-t:norm=linf", "square:norm=linf"};
+  const std::vector<double> after = {0.5, 0.49, 0.49, 0.4875};
+  for (size_t k = 0; k < 4; ++k) {
+    aa.stages[k].spec = specs[k];
+    aa.stages[k].robust_accuracy = after[k];
+  }
+  auto status = [&](const std::vector<AttackCell>& cells) {
+    for (const auto& c : check_attack_cells("m", clean, cells))
+      if (c.name == "query_attack_not_stronger") return c.status;
+    return std::string("missing");
+  };
+  CHECK(status({aa}) == "warned");
+  aa.stages[3].robust_accuracy = 0.49;
+  CHECK(status({aa}) == "passed");
+  aa.stages[3].robust_accuracy = 0.489;  // 0.1 points: within AutoAttack's 0.2
+  CHECK(status({aa}) == "passed");
+
+  // Models: a softmax head and a randomized one, on 40 reference images.
+  const auto dir = test::make_temp_dir("aa_checks");
+  torch::manual_seed(3);
+  const auto w = torch::randn({10, 784}) * 0.1;
+  const std::vector<std::pair<std::string, std::string>> bodies = {
+      {"softmax", "return torch.softmax(torch.matmul(x.flatten(1), self.w.t()), 1)"},
+      {"noisy", "return torch.matmul(x.flatten(1), self.w.t()) + 0.1 * torch.randn([x.size(0), 10])"},
+      {"plain", "return torch.matmul(x.flatten(1), self.w.t())"}};
+  auto dataset = open_dataset(ct::reference_dataset(dir, 40));
+  for (const auto& [name, body] : bodies) {
+    torch::jit::Module m(name);
+    m.register_parameter("w", w, false);
+    m.define("def forward(self, x):\n    " + body + "\n");
+    m.save(dir + "/" + name + ".pt");
+    ModelSource s;
+    s.path = dir + "/" + name + ".pt";
+    s.format = "torchscript";
+    s.channels = 1;
+    s.height = s.width = 28;
+    std::vector<Model> models = {Model::load(s, torch::kCPU)};
+    AttackSweepOptions o;
+    o.attacks = {"fgsm"};
+    o.eps_linf = parse_eps_list("8/255", "--eps", 1.0);
+    o.range = {0, 40};
+    o.batch_size = 40;
+    const auto report = run_attack_sweep(models, *dataset, o, null_reporter());
+    std::map<std::string, std::string> by_name;
+    for (const auto& c : report.sanity) by_name[c.name] = c.status;
+    INFO(name);
+    CHECK(by_name["deterministic_logits"] == (name == "noisy" ? "warned" : "passed"));
+    CHECK(by_name["logits_not_probabilities"] == (name == "softmax" ? "warned" : "passed"));
+  }
+}
+
+TEST_CASE("a cascade cell's stages survive the report's JSON round trip", "[cascade][reports]") {
+  AttackCell cell;
+  cell.model = "m";
+  cell.attack = "autoattack";
+  cell.spec = "autoattack:norm=linf";
+  cell.norm = "Linf";
+  cell.eps_text = "8/255";
+  cell.n = 10;
+  cell.robust_mask = {1, 0, 1, 0, 0, 0, 1, 0, 0, 1};
+  cell.stages.resize(2);
+  cell.stages[0].spec = "apgd-ce:norm=linf";
+  cell.stages[0].attacked = 9;
+  cell.stages[0].forwards = 1234;
+  cell.stages[0].robust_mask = {1, 1, 1, 0, 0, 0, 1, 0, 0, 1};
+  cell.stages[1].spec = "apgd-t:norm=linf";
+  cell.stages[1].robust_mask = cell.robust_mask;
+  const auto back = attack_cell_from_json_line(attack_cell_to_json_line(cell), "test");
+  REQUIRE(back.stages.size() == 2);
+  CHECK(back.stages[0].robust_mask == cell.stages[0].robust_mask);  // 10 bits, not the 16 of two bytes
+  CHECK(back.stages[1].robust_mask == cell.robust_mask);
+  CHECK(back.stages[0].attacked == 9);
+  CHECK(back.stages[0].forwards == 1234);
+  CHECK(back.stages[1].spec == "apgd-t:norm=linf");
 }
