@@ -257,6 +257,9 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
     cell.stages.push_back(stage);
     cell.zero_gradient_fraction = zero_grad_samples / static_cast<double>(n);
     if (k + 1 < stages.size()) {
+      // The journaled partial cell carries the mask so far (its stages' bits are read back at the cell's n).
+      cell.n = n;
+      cell.robust_mask = robust;
       if (images.defined()) write_npy(partial_images(cell.stages.size()), images);
       journal.add_cell(cell, attack_cell_to_json_line(cell));
     }
