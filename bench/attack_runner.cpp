@@ -2,6 +2,7 @@
 
 #include "common/device.h"
 #include "common/error.h"
+#include "common/exact_sum.h"
 #include "common/files.h"
 #include "common/npy.h"
 #include "common/seed.h"
@@ -128,6 +129,8 @@ void finish_cell(AttackCell& cell, const CleanResult& clean, double sum_linf, do
   cell.n = n;
   cell.robust_accuracy = static_cast<double>(robust_count) / n;
   cell.success_rate = clean_correct ? static_cast<double>(broken_clean_correct) / clean_correct : 0.0;
+  cell.sum_linf = sum_linf;
+  cell.sum_l2 = sum_l2;
   cell.mean_linf = sum_linf / n;
   cell.mean_l2 = sum_l2 / n;
 }
@@ -154,8 +157,8 @@ AttackCell run_attack_cell(const CellContext& c, const Attack& attack, const Fra
     for (int64_t i = 0; i < e - b; ++i) {
       // Per-sample values added in sample order: the sums do not depend on the batch size.
       cell.robust_mask.push_back(c.clean.correct_mask[static_cast<size_t>(b - o.range.begin + i)] && ok[i]);
-      sum_linf += nv[2 * i];
-      sum_l2 += nv[2 * i + 1];
+      sum_linf += exact_sum_term(nv[2 * i]);
+      sum_l2 += exact_sum_term(nv[2 * i + 1]);
       cell.max_linf = std::max(cell.max_linf, nv[2 * i]);
       cell.max_l2 = std::max(cell.max_l2, nv[2 * i + 1]);
     }
@@ -180,8 +183,33 @@ Batch read_samples(const Dataset& dataset, const std::vector<int64_t>& ids) {
   return batch;
 }
 
-// A cascade cell, stage-major as the original runs it: stage k attacks, in batches of the batch size, the points
-// of the whole range that stages 1..k-1 left robust. The cell is journaled after every stage, so an interrupted
+// The batches a cascade stage attacks: the points of the range that are still robust (sample indices). With
+// per-sample streams (the default) each batch of the run keeps its own survivors as one batch, so a stage
+// sees the same batches however the run is split into shards or ranks (which are whole batches of it), and
+// the adversarial points are bit for bit those of the unsplit run. The original's draws depend on the batch
+// as a whole, so --rng original groups all survivors into full batches, as run_standard_evaluation does.
+std::vector<std::vector<int64_t>> stage_batches(const std::vector<uint8_t>& robust, const AttackSweepOptions& o) {
+  std::vector<std::vector<int64_t>> batches;
+  if (o.rng == RngMode::Original) {
+    std::vector<int64_t> survivors;
+    for (int64_t i = 0; i < o.range.size(); ++i)
+      if (robust[static_cast<size_t>(i)]) survivors.push_back(o.range.begin + i);
+    for (size_t first = 0; first < survivors.size(); first += static_cast<size_t>(o.batch_size))
+      batches.emplace_back(survivors.begin() + static_cast<std::ptrdiff_t>(first),
+                           survivors.begin() + static_cast<std::ptrdiff_t>(std::min(survivors.size(), first + o.batch_size)));
+    return batches;
+  }
+  for_each_batch(o.range, o.batch_size, [&](int64_t b, int64_t e) {
+    std::vector<int64_t> ids;
+    for (int64_t i = b; i < e; ++i)
+      if (robust[static_cast<size_t>(i - o.range.begin)]) ids.push_back(i);
+    if (!ids.empty()) batches.push_back(std::move(ids));
+  });
+  return batches;
+}
+
+// A cascade cell, stage-major as the original runs it: stage k attacks the points of the whole range that stages
+// 1..k-1 left robust, in the batches of stage_batches. The cell is journaled after every stage, so an interrupted
 // run resumes at the first unfinished stage with the same survivors.
 AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const Fraction& eps, CellJournal<AttackCell>& journal) {
   const auto& o = c.options;
@@ -213,14 +241,11 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
     AttackStage stage;
     stage.spec = stage_attack.spec();
     const auto started = Clock::now();
-    std::vector<int64_t> survivors;
-    for (int64_t i = 0; i < n; ++i)
-      if (robust[static_cast<size_t>(i)]) survivors.push_back(o.range.begin + i);
-    stage.attacked = static_cast<int64_t>(survivors.size());
+    const auto batches = stage_batches(robust, o);
+    for (const auto& ids : batches) stage.attacked += static_cast<int64_t>(ids.size());
     const std::string label = cell.model + " " + cell.attack + " eps " + eps.text + " " + stage_name;
-    for (size_t first = 0; first < survivors.size(); first += static_cast<size_t>(o.batch_size)) {
-      const std::vector<int64_t> ids(survivors.begin() + static_cast<std::ptrdiff_t>(first),
-                                     survivors.begin() + static_cast<std::ptrdiff_t>(std::min(survivors.size(), first + o.batch_size)));
+    int64_t attacked_so_far = 0;
+    for (const auto& ids : batches) {
       const auto batch = read_samples(c.dataset, ids);
       const AttackBatch in = attack_batch(c, batch, stage_name, eps);
       auto out = stage_attack.run(c.model, in, eps.value, /*check_final=*/false);
@@ -231,8 +256,8 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
       for (size_t j = 0; j < ids.size(); ++j) {
         if (ok[j]) continue;
         robust[static_cast<size_t>(ids[j] - o.range.begin)] = 0;
-        stage.sum_linf += nv[2 * j];
-        stage.sum_l2 += nv[2 * j + 1];
+        stage.sum_linf += exact_sum_term(nv[2 * j]);
+        stage.sum_l2 += exact_sum_term(nv[2 * j + 1]);
         stage.max_linf = std::max(stage.max_linf, nv[2 * j]);
         stage.max_l2 = std::max(stage.max_l2, nv[2 * j + 1]);
         broken_rows.push_back(static_cast<int64_t>(j));
@@ -246,7 +271,8 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
       stage.backwards += out.backwards;
       cell.gradient_evaluations += out.gradient_evaluations;
       if (k == 0) zero_grad_samples += static_cast<double>(std::llround(out.zero_gradient_fraction * static_cast<double>(ids.size())));
-      c.meter.update(label, (static_cast<double>(k) + static_cast<double>(first + ids.size()) / survivors.size()) / stages.size(),
+      attacked_so_far += static_cast<int64_t>(ids.size());
+      c.meter.update(label, (static_cast<double>(k) + static_cast<double>(attacked_so_far) / stage.attacked) / stages.size(),
                      static_cast<int64_t>(ids.size()));
     }
     int64_t robust_count = 0;
@@ -287,7 +313,52 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
   return cell;
 }
 
+// What a sweep's results depend on besides its models and sample range.
+Fingerprint& describe_sweep(Fingerprint& fingerprint, const Dataset& dataset, const AttackSweepOptions& o) {
+  std::vector<std::string> specs;
+  for (const auto& text : o.attacks) specs.push_back(make_attack(text, o.defaults)->spec());
+  fingerprint.add("data", dataset.fingerprint()).add("seed", o.seed);
+  fingerprint.add("targeted", o.targeted).add("rng", rng_mode_name(o.rng)).add_list("attacks", specs);
+  for (const auto& e : o.eps_linf) fingerprint.add("eps_linf", e.text);
+  for (const auto& e : o.eps_l2) fingerprint.add("eps_l2", e.text);
+  return fingerprint;
+}
+
+// The probes over the plan's first samples, run by the shard that starts the plan. A shard smaller than the
+// probes' sample count computes the clean pass and the doubling probe's reference cell over those samples
+// itself, with the single run's batches, so the checks equal an unsplit run's.
+std::vector<SanityCheck> first_shard_probes(const CellContext& c, const std::vector<AttackCell>& cells,
+                                            const std::vector<std::unique_ptr<Attack>>& attacks) {
+  const auto& o = c.options;
+  const SampleRange plan = o.plan_range();
+  const int64_t needed = probe_samples(plan);
+  if (o.range.size() >= needed) return attack_probes(c.model, c.dataset, c.clean, cells, attacks, o);
+  AttackSweepOptions prefix = o;
+  prefix.range = {plan.begin, plan.begin + needed};
+  prefix.plan = {};
+  prefix.save_adv_dir.clear();
+  prefix.journal_path.clear();
+  const auto read = [&](int64_t b, int64_t e) { return c.dataset.read(b, e); };
+  const CleanResult clean =
+      evaluate_models({c.model}, read, prefix.range, o.batch_size, c.dataset.num_classes(), {0}, null_reporter()).front();
+  ProgressMeter meter(null_reporter(), "probe", 1, needed);
+  const CellContext context{c.model, c.dataset, clean, prefix, c.file_targets, c.to_device, meter, c.spec_in_file_names};
+  std::vector<AttackCell> prefix_cells;
+  const Attack* iterative = doubling_probe_attack(attacks);
+  if (const auto* reference = doubling_probe_cell(iterative, cells))
+    prefix_cells.push_back(run_attack_cell(context, *iterative, Fraction{reference->eps, reference->eps_text}));
+  return attack_probes(c.model, c.dataset, clean, prefix_cells, attacks, prefix);
+}
+
 }  // namespace
+
+std::string attack_plan_fingerprint(const std::vector<Model>& models, const Dataset& dataset, const AttackSweepOptions& o) {
+  Fingerprint fingerprint(models);
+  const SampleRange plan = o.plan_range();
+  describe_sweep(fingerprint, dataset, o).add("plan_begin", plan.begin).add("plan_end", plan.end).add("batch_size", o.batch_size);
+  fingerprint.add("sanity_checks", o.sanity_checks);
+  return fingerprint.hex();
+}
 
 std::vector<Fraction> parse_eps_list(const std::string& text, const std::string& option, double max_value) {
   std::vector<Fraction> out;
@@ -354,10 +425,7 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
   if (!o.save_adv_dir.empty()) std::filesystem::create_directories(o.save_adv_dir);
 
   Fingerprint fingerprint(models);
-  fingerprint.add("data", dataset.fingerprint()).add("begin", o.range.begin).add("end", o.range.end).add("seed", o.seed);
-  fingerprint.add("targeted", o.targeted).add("rng", rng_mode_name(o.rng)).add_list("attacks", specs);
-  for (const auto& e : o.eps_linf) fingerprint.add("eps_linf", e.text);
-  for (const auto& e : o.eps_l2) fingerprint.add("eps_l2", e.text);
+  describe_sweep(fingerprint, dataset, o).add("begin", o.range.begin).add("end", o.range.end);
   CellJournal<AttackCell> journal(attack_cell_from_json_line, attack_cell_key);
   journal.open(o.journal_path, fingerprint.hex(), o.resume);
 
@@ -388,8 +456,8 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
     auto worst = worst_case_cells(cells);
     report.worst_case.insert(report.worst_case.end(), worst.begin(), worst.end());
     auto checks = check_attack_cells(model.name(), clean, cells);
-    if (o.sanity_checks) {
-      auto probes = attack_probes(model, dataset, clean, cells, attacks, o);
+    if (o.sanity_checks && o.range.begin == o.plan_range().begin) {
+      auto probes = first_shard_probes(context, cells, attacks);
       checks.insert(checks.end(), probes.begin(), probes.end());
     }
     report.sanity.insert(report.sanity.end(), checks.begin(), checks.end());

@@ -27,6 +27,8 @@ struct AttackSweepOptions {
   RngMode rng = RngMode::PerSample;  // original: draw as the original AutoAttack does (conformance runs)
   int64_t batch_size = 256;
   SampleRange range;               // the evaluated samples
+  SampleRange plan;                // the whole run's samples when `range` is a shard of it (empty: `range`)
+  SampleRange plan_range() const { return plan.size() > 0 ? plan : range; }
   bool sanity_checks = true;       // runs the extra probes (large eps, doubled iterations)
   std::string save_adv_dir;
   std::string journal_path;        // "" disables journaling
@@ -40,8 +42,18 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
 // robustness monotone in eps, iterative attacks not weaker than single-step ones, no all-zero gradients.
 std::vector<SanityCheck> check_attack_cells(const std::string& model, const CleanResult& clean,
                                             const std::vector<AttackCell>& cells);
+// Everything that determines a sweep's results except the sample range it covers (and with the plan's range
+// and batch size): the parts of one plan, and only those, share it.
+std::string attack_plan_fingerprint(const std::vector<Model>& models, const Dataset& dataset, const AttackSweepOptions& options);
+
 // The probes that attack again (a large radius must reach chance; doubling an iterative attack's iterations
-// must not move robust accuracy by a point). `read` gives batches of the dataset.
+// must not move robust accuracy by a point). They look at the plan's first probe_samples(plan) samples: `clean`
+// and the cells' masks are indexed from the plan's first sample and cover those. The first shard of a split run
+// runs them; `is_probe_check` tells their checks from the per-cell ones (which a merge recomputes).
+int64_t probe_samples(const SampleRange& plan);
+bool is_probe_check(const std::string& name);
+const Attack* doubling_probe_attack(const std::vector<std::unique_ptr<Attack>>& attacks);
+const AttackCell* doubling_probe_cell(const Attack* attack, const std::vector<AttackCell>& cells);
 std::vector<SanityCheck> attack_probes(const Model& model, const Dataset& dataset, const CleanResult& clean,
                                        const std::vector<AttackCell>& cells, const std::vector<std::unique_ptr<Attack>>& attacks,
                                        const AttackSweepOptions& options);

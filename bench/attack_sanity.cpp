@@ -39,12 +39,13 @@ std::string upper(std::string s) {
 
 const AttackCapabilities& capabilities_of(const AttackCell& cell) { return find_attack(cell.attack).capabilities; }
 
-// Robust accuracy of `attack` on the range's first `n` samples, counted only where the clean pass was right.
+// Robust accuracy of `attack` on the plan's first `n` samples, counted only where the clean pass was right.
 int64_t robust_count(const Model& model, const Dataset& dataset, const CleanResult& clean, const Attack& attack, double eps,
                      int64_t n, const std::string& seed_key, const AttackSweepOptions& o) {
   HostToDevice to_device(model.device());
   int64_t robust = 0;
-  for_each_batch({o.range.begin, o.range.begin + n}, o.batch_size, [&](int64_t b, int64_t e) {
+  const int64_t first = o.plan_range().begin;
+  for_each_batch({first, first + n}, o.batch_size, [&](int64_t b, int64_t e) {
     auto batch = dataset.read(b, e);
     AttackBatch in;
     in.x = to_device(batch.x);
@@ -53,7 +54,7 @@ int64_t robust_count(const Model& model, const Dataset& dataset, const CleanResu
     auto out = attack.run(model, in, eps, true);
     torch::NoGradGuard no_grad;
     auto ok = ((model.logits(out.x_adv).argmax(1) == in.labels) & ~out.broken).to(torch::kCPU).to(torch::kByte).contiguous();
-    for (int64_t i = b; i < e; ++i) robust += ok.data_ptr<uint8_t>()[i - b] && clean.correct_mask[i - o.range.begin];
+    for (int64_t i = b; i < e; ++i) robust += ok.data_ptr<uint8_t>()[i - b] && clean.correct_mask[i - first];
   });
   return robust;
 }
@@ -201,6 +202,33 @@ std::vector<SanityCheck> check_attack_cells(const std::string& model, const Clea
   return checks;
 }
 
+int64_t probe_samples(const SampleRange& plan) {
+  return std::min<int64_t>(plan.size(), std::max<int64_t>({kOutputCheckSamples, kProbeSamples, kDoublingSamples}));
+}
+
+bool is_probe_check(const std::string& name) {
+  return name == "deterministic_logits" || name == "logits_not_probabilities" || name == "large_eps_reaches_chance" ||
+         name == "doubling_steps_stable";
+}
+
+const Attack* doubling_probe_attack(const std::vector<std::unique_ptr<Attack>>& attacks) {
+  // Gradient attacks only: doubling a cascade or a query attack's budget costs far more than the sweep's own cells.
+  for (const auto& a : attacks) {
+    const auto& caps = a->capabilities();
+    if (caps.iterative && caps.needs_gradients && !caps.query_based && a->stages().empty() && caps.norm == Norm::Linf) return a.get();
+  }
+  return nullptr;
+}
+
+const AttackCell* doubling_probe_cell(const Attack* attack, const std::vector<AttackCell>& cells) {
+  const AttackCell* reference = nullptr;
+  for (const auto& c : cells)
+    if (attack && c.spec == attack->spec() && c.eps > 0 &&
+        (!reference || std::abs(c.eps - kReferenceLinfEps) < std::abs(reference->eps - kReferenceLinfEps)))
+      reference = &c;
+  return reference;
+}
+
 std::vector<SanityCheck> attack_probes(const Model& model, const Dataset& dataset, const CleanResult& clean,
                                        const std::vector<AttackCell>& cells, const std::vector<std::unique_ptr<Attack>>& attacks,
                                        const AttackSweepOptions& o) {
@@ -209,8 +237,8 @@ std::vector<SanityCheck> attack_probes(const Model& model, const Dataset& datase
   {
     // AutoAttack's model checks on the first batch: deterministic logits, and logits rather than probabilities.
     HostToDevice to_device(model.device());
-    const int64_t n = std::min<int64_t>(o.range.size(), kOutputCheckSamples);
-    auto batch = dataset.read(o.range.begin, o.range.begin + n);
+    const int64_t n = std::min<int64_t>(o.plan_range().size(), kOutputCheckSamples);
+    auto batch = dataset.read(o.plan_range().begin, o.plan_range().begin + n);
     torch::NoGradGuard no_grad;
     const auto x = to_device(batch.x);
     const auto labels = batch.y.to(model.device());
@@ -253,7 +281,7 @@ std::vector<SanityCheck> attack_probes(const Model& model, const Dataset& datase
     probe.steps = kProbeSteps;
     probe.alpha_linf = {kProbeAlpha, "0.05"};
     const auto attack = probe_info->make({probe_info->name, {}}, probe);
-    const int64_t n = std::min<int64_t>(o.range.size(), kProbeSamples);
+    const int64_t n = std::min<int64_t>(o.plan_range().size(), kProbeSamples);
     CleanResult all_correct = clean;  // counts every sample the attack leaves correct, clean-correct or not
     std::fill(all_correct.correct_mask.begin(), all_correct.correct_mask.end(), 1);
     const double accuracy = static_cast<double>(robust_count(model, dataset, all_correct, *attack, kProbeEps, n, "probe", o)) / n;
@@ -264,24 +292,14 @@ std::vector<SanityCheck> attack_probes(const Model& model, const Dataset& datase
     checks.push_back({"large_eps_reaches_chance", model.name(), accuracy <= chance + kProbeChanceMargin ? "passed" : "warned", msg});
   }
   // The doubled-iterations probe on the sweep's first iterative Linf attack, at its eps nearest the reference.
-  const Attack* iterative = nullptr;
-  // Gradient attacks only: doubling a cascade or a query attack's budget costs far more than the sweep's own cells.
-  for (const auto& a : attacks) {
-    const auto& caps = a->capabilities();
-    if (!iterative && caps.iterative && caps.needs_gradients && !caps.query_based && a->stages().empty() && caps.norm == Norm::Linf)
-      iterative = a.get();
-  }
-  const AttackCell* reference = nullptr;
-  for (const auto& c : cells)
-    if (iterative && c.spec == iterative->spec() && c.eps > 0 &&
-        (!reference || std::abs(c.eps - kReferenceLinfEps) < std::abs(reference->eps - kReferenceLinfEps)))
-      reference = &c;
+  const Attack* iterative = doubling_probe_attack(attacks);
+  const AttackCell* reference = doubling_probe_cell(iterative, cells);
   if (!reference) {
     checks.push_back({"doubling_steps_stable", model.name(), "not_run", "needs an iterative Linf attack at some eps > 0"});
     return checks;
   }
   const auto doubled = iterative->with_doubled_iterations();
-  const int64_t n = std::min<int64_t>(o.range.size(), kDoublingSamples);
+  const int64_t n = std::min<int64_t>(o.plan_range().size(), kDoublingSamples);
   const int64_t robust_twice = robust_count(model, dataset, clean, *doubled, reference->eps, n, reference->attack, o);
   int64_t robust_once = 0;
   for (int64_t i = 0; i < n; ++i) robust_once += reference->robust_mask[i];

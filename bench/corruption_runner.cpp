@@ -32,12 +32,18 @@ void validate(const std::vector<Model>& models, const Dataset* clean, bool gener
     QB_CHECK(m.device() == models[0].device(), "corruption benchmark: models must be on one device");
 }
 
-std::string fingerprint(const std::vector<Model>& models, const Dataset* clean, bool generated, const CorruptionSweepOptions& o) {
-  Fingerprint f(models);
+// What a run's cells depend on besides its models and sample range.
+Fingerprint& describe_sweep(Fingerprint& f, const Dataset* clean, bool generated, const CorruptionSweepOptions& o) {
   f.add("data", clean ? clean->fingerprint() : "-").add("generated", generated).add("root", o.precorrupted_root);
-  f.add("begin", o.range.begin).add("end", o.range.end).add("seed", o.seed);
+  f.add("seed", o.seed);
   f.add("table", corruption_table_name(o.corruption.table)).add("q", o.corruption.quantize).add("jpeg", o.corruption.imagenet_c_jpeg);
   f.add("frost", o.corruption.frost_dir).add_list("corruptions", o.corruptions).add_list("severities", o.severities);
+  return f;
+}
+
+std::string fingerprint(const std::vector<Model>& models, const Dataset* clean, bool generated, const CorruptionSweepOptions& o) {
+  Fingerprint f(models);
+  describe_sweep(f, clean, generated, o).add("begin", o.range.begin).add("end", o.range.end);
   return f.hex();
 }
 
@@ -146,20 +152,18 @@ void fill_report(CorruptionReport& report, const std::vector<Model>& models, con
     for (const auto& c : cells)
       if (c.model == models[m].name()) report.cells.push_back(c);
   }
-  CorruptionBaseline baseline;
-  const bool have_baseline = !o.baseline.empty();
-  if (o.baseline == "alexnet-imagenet") {
-    baseline = alexnet_imagenet_baseline();
-  } else if (have_baseline) {
-    for (size_t m = 0; m < models.size(); ++m)
-      if (models[m].name() == o.baseline) baseline = baseline_from_model(o.baseline, clean_results[m], report.cells);
-  }
-  for (size_t m = 0; m < models.size(); ++m)
-    report.summaries.push_back(
-        summarize_corruptions(models[m].name(), clean_results[m], report.cells, have_baseline ? &baseline : nullptr));
+  report.summaries = summarize_report(report);
 }
 
 }  // namespace
+
+std::string corruption_plan_fingerprint(const std::vector<Model>& models, const Dataset* clean, const CorruptionSweepOptions& o) {
+  Fingerprint f(models);
+  const SampleRange plan = o.plan_range();
+  describe_sweep(f, clean, o.precorrupted_format.empty(), o).add("plan_begin", plan.begin).add("plan_end", plan.end);
+  f.add("batch_size", o.batch_size).add("baseline", o.baseline);
+  return f.hex();
+}
 
 CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Dataset* clean,
                                       const CellDatasetOpener& precorrupted, const CorruptionSweepOptions& o,

@@ -2,6 +2,7 @@
 
 #include "common/device.h"
 #include "common/error.h"
+#include "common/exact_sum.h"
 #include "common/sha256.h"
 
 #include <torch/torch.h>
@@ -64,9 +65,11 @@ void accumulate_clean(CleanResult& r, const torch::Tensor& logits, const torch::
            "model gives " << logits.size(1) << " logits, the data set has " << num_classes << " classes");
   auto lf = logits.to(torch::kFloat);
   QB_CHECK(torch::isfinite(lf).all().item<bool>(), "model produced NaN or Inf logits");
-  const double loss_sum = torch::nn::functional::cross_entropy(
-                              lf, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                              .item<double>();
+  const auto losses = torch::nn::functional::cross_entropy(lf, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+                          .to(torch::kCPU)
+                          .to(torch::kDouble)
+                          .contiguous();
+  const auto* per_sample_loss = losses.data_ptr<double>();
   auto correct = (lf.argmax(1) == y).to(torch::kCPU).to(torch::kByte).contiguous();
   auto y_cpu = labels.to(torch::kCPU).contiguous();
   const int64_t k = std::max<int64_t>(num_classes, logits.size(1));
@@ -77,18 +80,18 @@ void accumulate_clean(CleanResult& r, const torch::Tensor& logits, const torch::
   const auto* c = correct.data_ptr<uint8_t>();
   const auto* yy = y_cpu.data_ptr<int64_t>();
   for (int64_t i = 0; i < correct.numel(); ++i) {
+    r.loss_sum += exact_sum_term(per_sample_loss[i]);
     r.correct_mask.push_back(c[i]);
     r.per_class_n[yy[i]] += 1;
     r.per_class_correct[yy[i]] += c[i];
     r.correct += c[i];
   }
   r.n += correct.numel();
-  r.loss += loss_sum;
 }
 
 void finalize_clean(CleanResult& r) {
   if (r.n > 0) {
-    r.loss /= static_cast<double>(r.n);
+    r.loss = r.loss_sum / static_cast<double>(r.n);
     r.accuracy = static_cast<double>(r.correct) / static_cast<double>(r.n);
     r.error = 1.0 - r.accuracy;
   }

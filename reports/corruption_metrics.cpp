@@ -116,4 +116,19 @@ CorruptionModelSummary summarize_corruptions(const std::string& model, const Cle
   return out;
 }
 
+std::vector<CorruptionModelSummary> summarize_report(const CorruptionReport& report) {
+  const auto& name = report.config.baseline;
+  CorruptionBaseline baseline;
+  if (name == "alexnet-imagenet") {
+    baseline = alexnet_imagenet_baseline();
+  } else if (!name.empty()) {
+    for (size_t m = 0; m < report.models.size(); ++m)
+      if (report.models[m].name == name) baseline = baseline_from_model(name, report.clean[m], report.cells);
+  }
+  std::vector<CorruptionModelSummary> out;
+  for (size_t m = 0; m < report.models.size(); ++m)
+    out.push_back(summarize_corruptions(report.models[m].name, report.clean[m], report.cells, name.empty() ? nullptr : &baseline));
+  return out;
+}
+
 }  // namespace questbench

@@ -35,4 +35,8 @@ CorruptionBaseline baseline_from_model(const std::string& model, const CleanResu
 CorruptionModelSummary summarize_corruptions(const std::string& model, const CleanResult& clean,
                                              const std::vector<CorruptionCell>& cells, const CorruptionBaseline* baseline);
 
+// The report's summaries, one per model, from its clean results, cells and config.baseline ("" no CE,
+// "alexnet-imagenet", or one of its models' names).
+std::vector<CorruptionModelSummary> summarize_report(const CorruptionReport& report);
+
 }  // namespace questbench

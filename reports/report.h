@@ -11,6 +11,14 @@
 
 namespace questbench {
 
+// A part of a run split over processes: samples [begin, end) of the plan's [plan_begin, plan_end). Partial
+// reports (`--shard I/N`) carry it so that `questbench merge` can check the parts form one plan.
+struct ShardInfo {
+  int index = 0, count = 0;  // count 0: not a partial report
+  int64_t begin = 0, end = 0, plan_begin = 0, plan_end = 0;
+  std::string plan_fingerprint;  // everything that determines the results except the shard's range
+};
+
 // Where and how a run happened (google/benchmark's "context" idea): enough to reproduce it.
 struct RunContext {
   std::string questbench_version, git_commit, libtorch_version, opencv_version;
@@ -23,6 +31,8 @@ struct RunContext {
   std::string start_time, end_time;  // UTC ISO 8601
   double wall_time_s = 0;
   std::map<std::string, double> stage_seconds;  // e.g. "load_models", "evaluate"
+  int world_size = 1;  // processes that computed the report (distributed runs, merged shards)
+  ShardInfo shard;     // set on a shard's partial report only
 };
 
 struct DatasetInfo {
@@ -37,6 +47,7 @@ struct DatasetInfo {
 struct CleanResult {
   int64_t n = 0, correct = 0;
   double accuracy = 0, error = 0, loss = 0;  // loss: mean cross-entropy (nats)
+  double loss_sum = 0;  // summed per-sample cross-entropy, each term on the exact_sum_term grid (common/exact_sum.h)
   std::vector<int64_t> per_class_n, per_class_correct;
   std::vector<uint8_t> correct_mask;  // per sample 0/1, stored bit-packed in JSON
 };
@@ -75,6 +86,7 @@ struct AttackCell {
   double robust_accuracy = 0;       // clean-correct and never broken, over all n samples (AutoAttack convention)
   double success_rate = 0;          // broken among clean-correct samples
   double mean_linf = 0, max_linf = 0, mean_l2 = 0, max_l2 = 0;  // of x_adv - x, over all samples
+  double sum_linf = 0, sum_l2 = 0;  // the means' sums, each term on the exact_sum_term grid (common/exact_sum.h)
   int64_t gradient_evaluations = 0; // forward+backward passes, summed over batches
   int64_t forwards = 0, backwards = 0;  // model passes counted per sample (backwards: input gradients)
   std::string rng = "per-sample";   // per-sample | original (see attacks/attack.h RngMode)

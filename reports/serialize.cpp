@@ -77,6 +77,7 @@ class FieldReader {
   template <class F>
   void derived(const char* /*key*/, F&& /*value*/) {}
   const Json& at(const char* key) const { return j_.at(key); }
+  bool has(const char* key) const { return j_.contains(key); }
 
  private:
   const Json& j_;
@@ -92,6 +93,17 @@ class FieldReader {
     FieldReader r(j);                                                        \
     fields_fn(r, v);                                                         \
   }
+
+template <class Io, class S>
+void shard_fields(Io& io, S& s) {
+  io("index", s.index);
+  io("count", s.count);
+  io("begin", s.begin);
+  io("end", s.end);
+  io("plan_begin", s.plan_begin);
+  io("plan_end", s.plan_end);
+  io("plan_fingerprint", s.plan_fingerprint);
+}
 
 template <class Io, class C>
 void context_fields(Io& io, C& c) {
@@ -109,6 +121,13 @@ void context_fields(Io& io, C& c) {
   io("end_time", c.end_time);
   io("wall_time_s", c.wall_time_s);
   io.optional("stage_seconds", c.stage_seconds, std::map<std::string, double>{});
+  io.optional("world_size", c.world_size, 1);
+  // Only a shard's partial report has a "shard" block.
+  if constexpr (Io::reading) {
+    if (io.has("shard")) io.object("shard", [&](auto& s) { shard_fields(s, c.shard); });
+  } else {
+    if (c.shard.count > 0) io.object("shard", [&](auto& s) { shard_fields(s, c.shard); });
+  }
 }
 
 template <class Io, class D>
@@ -176,6 +195,9 @@ void clean_fields(Io& io, C& c) {
   io("accuracy", c.accuracy);
   io("error", c.error);
   io("loss", c.loss);
+  io.optional("loss_sum", c.loss_sum, -1.0);  // -1: a report from before the exact sums (the mean times n)
+  if constexpr (Io::reading)
+    if (c.loss_sum < 0) c.loss_sum = c.loss * static_cast<double>(c.n);
   // The struct holds parallel per-class vectors; the file one object per class, with its accuracy.
   if constexpr (Io::reading) {
     for (const auto& pc : io.at("per_class")) {
@@ -221,7 +243,13 @@ void attack_cell_fields(Io& io, C& c) {
     p("max_linf", c.max_linf);
     p("mean_l2", c.mean_l2);
     p("max_l2", c.max_l2);
+    p.optional("sum_linf", c.sum_linf, -1.0);  // -1: a report from before the exact sums (the mean times n)
+    p.optional("sum_l2", c.sum_l2, -1.0);
   });
+  if constexpr (Io::reading) {
+    if (c.sum_linf < 0) c.sum_linf = c.mean_linf * static_cast<double>(c.n);
+    if (c.sum_l2 < 0) c.sum_l2 = c.mean_l2 * static_cast<double>(c.n);
+  }
   io("gradient_evaluations", c.gradient_evaluations);
   io.optional("forwards", c.forwards, int64_t{0});    // absent in reports before per-sample pass counts
   io.optional("backwards", c.backwards, int64_t{0});

@@ -233,6 +233,13 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
        "model 'fmnist_vit_quest': the reports hold neither an autoattack cell nor corruption results"},
       {"export: unknown threat model", "export robustbench --quiet {tmp}/a.json --threat Linf2 -o {out}", 2, "--threat: Linf2 not in",
        Format::Parse},
+      {"shard index out of range", eval + " --shard 3/3", 2, "--shard '3/3': the shard index must be in 0..2"},
+      {"shard not I/N", eval + " --shard half", 2, "--shard 'half': expected I/N"},
+      {"more shards than batches", eval + " --shard 1/8", 2, "the run's 4 samples make 1 batch(es) of 256: it cannot be split into 8 parts"},
+      {"split run with --rng original", "attack --quiet --threads 1 --model {model} --limit 4 --rng original --shard 0/2 -o {out}", 2,
+       "--rng original: its draws depend on the batches of the whole run"},
+      {"merge: a report that is not a part", "merge --quiet {tmp}/a.json -o {out}", 1, "a.json: not a partial report"},
+      {"merge: missing part", "merge --quiet {tmp}/missing.json -o {out}", 1, "missing.json: cannot open"},
   };
 
   // Every row is its own process: run them four at a time, then check them in order.

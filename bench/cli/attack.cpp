@@ -2,6 +2,8 @@
 #include "bench/attack_runner.h"
 #include "attacks/spec.h"
 #include "bench/cli/common.h"
+#include "bench/cli/split.h"
+#include "bench/merge.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "reports/format.h"
@@ -26,6 +28,7 @@ struct AttackCommandOptions : ModelDataOptions {
   bool no_random_start = false, no_early_stop = false, no_sanity = false;
   std::string loss = "ce", targeted, preset, save_adv, output = "attack.json", rng = "per-sample";
   bool resume = false;
+  SplitOptions split;
 };
 
 AttackSweepOptions sweep_options(const AttackCommandOptions& o) {
@@ -79,16 +82,20 @@ void print_summary(const AttackReport& report, const std::string& output) {
   std::printf("report: %s\n", output.c_str());
 }
 
-void run_attack(const AttackCommandOptions& o) {
+void run_attack(const AttackCommandOptions& given) {
+  AttackCommandOptions o = given;
   AttackSweepOptions sweep = sweep_options(o);  // everything checked before anything loads
+  SplitRun split(o.split, o.common.device, !o.save_adv.empty(), sweep.rng == RngMode::Original);
   ModelDataRun run(o);
-  sweep.range = run.range;
+  sweep.plan = run.range;
+  sweep.range = split.range(run.range, sweep.batch_size);
+  sweep.journal_path = split.journal_path(o.output);
   AttackReport report = run.stage("attack", [&] { return run_attack_sweep(run.models, *run.dataset, sweep, run.reporter()); });
   report.dataset = dataset_info(*run.dataset, o.data, sweep.range.size());
   report.context = run.finish();
-  write_report(o.output, attack_report_to_json(report));
-  std::filesystem::remove(sweep.journal_path);
-  if (!o.common.quiet) print_summary(report, o.output);
+  split.describe(report.context, sweep.range, sweep.plan, attack_plan_fingerprint(run.models, *run.dataset, sweep));
+  const auto written = split.write(report, o.output, sweep.journal_path, attack_report_to_json, attack_report_from_json, merge_attack_reports);
+  if (!o.common.quiet && written) print_summary(*written, o.output);
 }
 
 }  // namespace
@@ -120,6 +127,7 @@ void add_attack_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_flag("--no-sanity-checks", o->no_sanity, "skip the extra sanity probes (large eps, doubled steps)");
   cmd->add_flag("--resume", o->resume, "continue from <output>.journal (finished cells are kept)");
   cmd->add_option("-o,--output", o->output, "report path (written atomically)")->capture_default_str();
+  add_split_options(cmd, o->split);
 }
 
 }  // namespace questbench

@@ -162,5 +162,6 @@ void add_corruption_command(CLI::App& app, CommandRunner& runner);  // the corru
 void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner);  // after add_bench_command
 void add_compare_command(CLI::App& app, CommandRunner& runner);
 void add_export_command(CLI::App& app, CommandRunner& runner);  // export robustbench
+void add_merge_command(CLI::App& app, CommandRunner& runner);   // merge the parts of a --shard run
 
 }  // namespace questbench

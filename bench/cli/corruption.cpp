@@ -3,6 +3,8 @@
 // set, or read from a CIFAR-10-C folder (<corruption>.npy + labels.npy) or an ImageNet-C folder
 // (<corruption>/<severity>/<class>/<image>).
 #include "bench/cli/common.h"
+#include "bench/cli/split.h"
+#include "bench/merge.h"
 #include "bench/corruption_runner.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -25,6 +27,8 @@ struct CorruptionCommandOptions : ModelDataOptions {
   std::string clean_format = "auto";
   bool no_quantize = false, imagenet_c_jpeg = false, resume = false;
   std::string output = "corruption.json";
+  int64_t clean_cache_mb = 64;
+  SplitOptions split;
 };
 
 // "cifar10-c" | "imagenet-c" for a pre-corrupted folder, "" for a clean data set.
@@ -71,6 +75,7 @@ CorruptionSweepOptions sweep_options(const CorruptionCommandOptions& o, const st
   sweep.batch_size = o.common.batch_size;
   sweep.range = {0, o.data.limit};
   sweep.journal_path = o.output + ".journal";
+  sweep.cache_bytes = o.clean_cache_mb << 20;
   sweep.resume = o.resume;
   sweep.precorrupted_format = pre;
   sweep.precorrupted_root = pre.empty() ? "" : fs::absolute(o.data.dataset).lexically_normal().string();
@@ -132,10 +137,12 @@ void print_summary(const CorruptionReport& report, const RunContext& context, co
   std::printf("report: %s\n", output.c_str());
 }
 
-void run_corruption(const CorruptionCommandOptions& o) {
+void run_corruption(const CorruptionCommandOptions& given) {
+  CorruptionCommandOptions o = given;
   const std::string pre = precorrupted_format(o.data);
   CorruptionSweepOptions sweep = sweep_options(o, pre);  // everything checked before anything loads
   const auto sources = model_sources(o.models);
+  SplitRun split(o.split, o.common.device);
   CommandRun run(o.common, o.models.autocast);
   DatasetOptions clean_options = o.data;
   if (!pre.empty()) {
@@ -149,15 +156,24 @@ void run_corruption(const CorruptionCommandOptions& o) {
   // Default baseline: the first model (CE relative to it); ImageNet users pass --baseline alexnet-imagenet.
   sweep.baseline = o.baseline.empty() ? models[0].name() : o.baseline;
   const auto opener = cell_opener(o, pre, cell_fingerprints);
+  if (split.split()) {
+    // The plan's samples: of the clean set, or (pre-corrupted data alone) of the first cell.
+    const int64_t available = clean ? clean->size() : opener(sweep.corruptions[0], sweep.severities[0])->size();
+    cell_fingerprints.clear();
+    sweep.plan = sweep.range.clipped(available);
+    sweep.range = split.range(sweep.plan, sweep.batch_size);
+  }
+  sweep.journal_path = split.journal_path(o.output);
   CorruptionReport report =
       run.stage("benchmark", [&] { return run_corruption_sweep(models, clean.get(), opener, sweep, run.reporter()); });
   for (const auto& [stage, seconds] : report.context.stage_seconds) run.context.stage_seconds[stage] = seconds;
   if (clean) report.dataset = dataset_info(*clean, clean_options, sweep.range.clipped(clean->size()).size());
   if (!pre.empty()) describe_precorrupted(report, pre, sweep.precorrupted_root, clean != nullptr, cell_fingerprints);
   report.context = run.finish();
-  write_report(o.output, corruption_report_to_json(report));
-  std::filesystem::remove(sweep.journal_path);
-  if (!o.common.quiet) print_summary(report, report.context, sweep.baseline, o.output);
+  split.describe(report.context, sweep.range, sweep.plan, corruption_plan_fingerprint(models, clean.get(), sweep));
+  const auto written = split.write(report, o.output, sweep.journal_path, corruption_report_to_json, corruption_report_from_json,
+                                   merge_corruption_reports);
+  if (!o.common.quiet && written) print_summary(*written, written->context, sweep.baseline, o.output);
 }
 
 }  // namespace
@@ -176,8 +192,13 @@ void add_corruption_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--frost-dir", o->frost_dir, "folder with the original frost photos (default: procedural textures)");
   cmd->add_option("--clean-dataset", o->clean_dataset, "pre-corrupted data: the clean data set (clean accuracy, relative CE)");
   cmd->add_option("--clean-format", o->clean_format, "format of --clean-dataset")->capture_default_str();
+  cmd->add_option("--clean-cache-mb", o->clean_cache_mb,
+                  "keep the clean images in memory between cells when they fit in this many MiB (else read them per cell)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue from <output>.journal (finished cells are kept)");
   cmd->add_option("-o,--output", o->output, "report path (written atomically)")->capture_default_str();
+  add_split_options(cmd, o->split);
 }
 
 }  // namespace questbench
