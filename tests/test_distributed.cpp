@@ -221,6 +221,12 @@ TEST_CASE("merge refuses parts that are not every shard of one plan", "[distribu
   REQUIRE(dt::run_cli(dir, eval + " --limit 64 --shard 2/2 -o other_plan.json") != 0);  // index out of range: a usage error
   REQUIRE(dt::run_cli(dir, eval + " --limit 128 --shard 1/3 -o other_plan.json") == 0);
   REQUIRE(dt::run_cli(dir, eval + " --limit 96 -o whole.json") == 0);
+  {
+    // A part whose range was altered to reach into its neighbour's.
+    auto part = dt::Json::parse(read_file_bytes(dir + "/p1.json"));
+    part["context"]["shard"]["begin"] = part["context"]["shard"]["begin"].get<int64_t>() - 8;
+    std::ofstream(dir + "/overlapping.json") << part.dump();
+  }
   REQUIRE(dt::run_cli(dir, "corruption --quiet --threads 1 --model " + dt::model_path("standard") +
                                " --limit 96 --batch-size 32 --corruptions fog --severities 1 --shard 1/3 -o corruption.json") == 0);
   const std::vector<std::pair<std::string, std::string>> cases = {
@@ -229,6 +235,7 @@ TEST_CASE("merge refuses parts that are not every shard of one plan", "[distribu
       {"p0.json other_plan.json p2.json", "from another run"},
       {"p0.json p1.json p2.json whole.json", "not a partial report"},
       {"p0.json corruption.json p2.json", "a questbench.corruption report"},
+      {"p0.json overlapping.json p2.json", "covers samples [24, 64) but the parts before it end at 32 (overlap)"},
   };
   for (const auto& [parts, expected] : cases) {
     std::string out;
