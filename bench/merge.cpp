@@ -72,13 +72,6 @@ RunContext merge_contexts(const std::vector<const RunContext*>& parts) {
 }
 
 template <typename Report>
-std::vector<const RunContext*> contexts(const std::vector<const Report*>& parts) {
-  std::vector<const RunContext*> out;
-  for (const auto* p : parts) out.push_back(&p->context);
-  return out;
-}
-
-template <typename Report>
 void check_same_models(const std::vector<const Report*>& parts) {
   for (const auto* p : parts) {
     QB_CHECK(p->models.size() == parts[0]->models.size(), "merge: the parts hold different models");
@@ -94,22 +87,35 @@ DatasetInfo merged_dataset(const DatasetInfo& first, int64_t evaluated) {
   return d;
 }
 
+// What a cell and a cascade stage share, joined: pass counts and seconds add, the (exact) norm sums add, maxima
+// take the larger, robust masks concatenate. `to` starts empty.
+template <typename T>
+void add_part(T& to, const T& part) {
+  to.forwards += part.forwards;
+  to.backwards += part.backwards;
+  to.seconds += part.seconds;
+  to.sum_linf += part.sum_linf;
+  to.sum_l2 += part.sum_l2;
+  to.max_linf = std::max(to.max_linf, part.max_linf);
+  to.max_l2 = std::max(to.max_l2, part.max_l2);
+  append(to.robust_mask, part.robust_mask);
+}
+
+template <typename T>
+void clear_sums(T& t) {
+  t.forwards = t.backwards = 0;
+  t.seconds = t.sum_linf = t.sum_l2 = t.max_linf = t.max_l2 = 0;
+  t.robust_mask.clear();
+}
+
 AttackStage merge_stages(const std::vector<const AttackStage*>& parts, int64_t n) {
   AttackStage s = *parts[0];
-  s.attacked = s.forwards = s.backwards = 0;
-  s.seconds = s.sum_linf = s.sum_l2 = s.max_linf = s.max_l2 = 0;
-  s.robust_mask.clear();
+  clear_sums(s);
+  s.attacked = 0;
   for (const auto* p : parts) {
     QB_CHECK(p->spec == s.spec, "merge: cascade stages differ between parts (" << p->spec << " vs " << s.spec << ")");
     s.attacked += p->attacked;
-    s.forwards += p->forwards;
-    s.backwards += p->backwards;
-    s.seconds += p->seconds;
-    s.sum_linf += p->sum_linf;
-    s.sum_l2 += p->sum_l2;
-    s.max_linf = std::max(s.max_linf, p->max_linf);
-    s.max_l2 = std::max(s.max_l2, p->max_l2);
-    append(s.robust_mask, p->robust_mask);
+    add_part(s, *p);
   }
   int64_t robust = 0;
   for (auto v : s.robust_mask) robust += v;
@@ -119,9 +125,8 @@ AttackStage merge_stages(const std::vector<const AttackStage*>& parts, int64_t n
 
 AttackCell merge_attack_cells(const std::vector<const AttackCell*>& parts, const CleanResult& clean) {
   AttackCell c = *parts[0];
-  c.n = c.gradient_evaluations = c.forwards = c.backwards = 0;
-  c.sum_linf = c.sum_l2 = c.max_linf = c.max_l2 = c.seconds = 0;
-  c.robust_mask.clear();
+  clear_sums(c);
+  c.n = c.gradient_evaluations = 0;
   int64_t zero_gradient_samples = 0;
   for (const auto* p : parts) {
     QB_CHECK(p->model == c.model && p->spec == c.spec && p->eps_text == c.eps_text && p->stages.size() == c.stages.size(),
@@ -129,16 +134,9 @@ AttackCell merge_attack_cells(const std::vector<const AttackCell*>& parts, const
                                                 << c.spec << " eps " << c.eps_text << ")");
     c.n += p->n;
     c.gradient_evaluations += p->gradient_evaluations;
-    c.forwards += p->forwards;
-    c.backwards += p->backwards;
-    c.sum_linf += p->sum_linf;
-    c.sum_l2 += p->sum_l2;
-    c.max_linf = std::max(c.max_linf, p->max_linf);
-    c.max_l2 = std::max(c.max_l2, p->max_l2);
-    c.seconds += p->seconds;
+    add_part(c, *p);
     // The fraction is a count over the part's samples: the count comes back exactly.
     zero_gradient_samples += std::llround(p->zero_gradient_fraction * static_cast<double>(p->n));
-    append(c.robust_mask, p->robust_mask);
   }
   for (size_t k = 0; k < c.stages.size(); ++k) {
     std::vector<const AttackStage*> stages;
@@ -189,6 +187,26 @@ std::vector<const Cell*> column(const std::vector<const Report*>& parts, std::ve
   return out;
 }
 
+
+// What every merge starts with: the parts checked and ordered, the joined context, the models, and each
+// model's clean results joined (`clean` names the report's member that holds them).
+template <typename Report>
+std::vector<const Report*> merge_head(const std::vector<Report>& all, const std::vector<std::string>& names, Report& r,
+                                      std::vector<CleanResult> Report::*clean) {
+  const auto parts = ordered_parts(all, names);
+  check_same_models(parts);
+  std::vector<const RunContext*> contexts;
+  for (const auto* p : parts) contexts.push_back(&p->context);
+  r.context = merge_contexts(contexts);
+  r.models = parts[0]->models;
+  for (size_t m = 0; m < r.models.size(); ++m) {
+    std::vector<const CleanResult*> results;
+    for (const auto* p : parts) results.push_back(&(p->*clean).at(m));
+    (r.*clean).push_back(merge_clean_results(results));
+  }
+  return parts;
+}
+
 }  // namespace
 
 CleanResult merge_clean_results(const std::vector<const CleanResult*>& parts) {
@@ -216,31 +234,15 @@ CleanResult merge_clean_results(const std::vector<const CleanResult*>& parts) {
 }
 
 EvalReport merge_eval_reports(const std::vector<EvalReport>& all, const std::vector<std::string>& names) {
-  const auto parts = ordered_parts(all, names);
-  check_same_models(parts);
   EvalReport r;
-  r.context = merge_contexts(contexts(parts));
-  r.models = parts[0]->models;
-  for (size_t m = 0; m < r.models.size(); ++m) {
-    std::vector<const CleanResult*> results;
-    for (const auto* p : parts) results.push_back(&p->results.at(m));
-    r.results.push_back(merge_clean_results(results));
-  }
+  const auto parts = merge_head(all, names, r, &EvalReport::results);
   r.dataset = merged_dataset(parts[0]->dataset, r.results.empty() ? 0 : r.results[0].n);
   return r;
 }
 
 AttackReport merge_attack_reports(const std::vector<AttackReport>& all, const std::vector<std::string>& names) {
-  const auto parts = ordered_parts(all, names);
-  check_same_models(parts);
   AttackReport r;
-  r.context = merge_contexts(contexts(parts));
-  r.models = parts[0]->models;
-  for (size_t m = 0; m < r.models.size(); ++m) {
-    std::vector<const CleanResult*> results;
-    for (const auto* p : parts) results.push_back(&p->clean.at(m));
-    r.clean.push_back(merge_clean_results(results));
-  }
+  const auto parts = merge_head(all, names, r, &AttackReport::clean);
   for (size_t j = 0; j < parts[0]->cells.size(); ++j) {
     const auto cells = column(parts, &AttackReport::cells, j);
     size_t m = 0;
@@ -265,17 +267,9 @@ AttackReport merge_attack_reports(const std::vector<AttackReport>& all, const st
 }
 
 CorruptionReport merge_corruption_reports(const std::vector<CorruptionReport>& all, const std::vector<std::string>& names) {
-  const auto parts = ordered_parts(all, names);
-  check_same_models(parts);
   CorruptionReport r;
-  r.context = merge_contexts(contexts(parts));
+  const auto parts = merge_head(all, names, r, &CorruptionReport::clean);
   r.config = parts[0]->config;
-  r.models = parts[0]->models;
-  for (size_t m = 0; m < r.models.size(); ++m) {
-    std::vector<const CleanResult*> results;
-    for (const auto* p : parts) results.push_back(&p->clean.at(m));
-    r.clean.push_back(merge_clean_results(results));
-  }
   for (size_t j = 0; j < parts[0]->cells.size(); ++j) r.cells.push_back(merge_corruption_cells(column(parts, &CorruptionReport::cells, j)));
   r.summaries = summarize_report(r);
   int64_t evaluated = 0;
