@@ -94,24 +94,8 @@ CheckedBatch check_batch(const Model& model, const std::string& attack, const At
   auto adv_pred = model.logits(out.x_adv).argmax(1);
   CheckedBatch r;
   r.still_correct = (~out.broken.to(torch::kBool) & (adv_pred == in.labels)).to(torch::kCPU).to(torch::kByte).contiguous();
-  // The norms per sample in double, each row summed in index order here: LibTorch's float32 row reduction
-  // takes another path (and summation order) for another batch shape, which moved an L2 norm by 4 ulps
-  // between batch sizes 1, 7 and 64 (RELIABILITY.md, "Determinism").
-  const auto delta = (out.x_adv - in.x).flatten(1).to(torch::kCPU).to(torch::kDouble).contiguous();
-  const int64_t rows = delta.size(0), cols = delta.size(1);
-  r.norms = torch::empty({rows, 2}, torch::kDouble);
-  const auto* d = delta.data_ptr<double>();
-  auto* nv = r.norms.data_ptr<double>();
-  for (int64_t i = 0; i < rows; ++i) {
-    double linf = 0, sq = 0;
-    for (int64_t j = 0; j < cols; ++j) {
-      const double v = d[i * cols + j];
-      linf = std::max(linf, std::abs(v));
-      sq += v * v;
-    }
-    nv[2 * i] = linf;
-    nv[2 * i + 1] = std::sqrt(sq);
-  }
+  auto delta = (out.x_adv - in.x).flatten(1);
+  r.norms = torch::stack({delta.abs().amax(1), delta.norm(2, 1)}, 1).to(torch::kCPU).to(torch::kDouble).contiguous();
   return r;
 }
 
