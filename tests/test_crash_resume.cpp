@@ -10,10 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -173,7 +175,30 @@ Json without_varied_settings(Json report) {
   return report;
 }
 
-// The plan with batch sizes 1, 7, 64 and 1 or 2 threads: every report must equal the first one.
+// Takes out of the report, by JSON path, the values that follow a model's float32 arithmetic to the last bits:
+// the clean cross-entropy ("loss", "loss_sum") and the L2 norms of perturbations ("mean_l2", "max_l2",
+// "sum_l2"). LibTorch's float32 logits of a sample move by a few ulps with the batch's shape and the thread
+// count (measured with `questbench predict`: at most 1.9e-6 on logits up to ~10, the predicted class never
+// changed), so a sample's loss moves too, and an attack iterate can land a few ulps elsewhere (its L2 norm
+// moved by up to 3.5e-7; its Linf norm, at eps, did not). Everything else (masks, counts, accuracies, Linf
+// norms, pass counts) must stay identical.
+void take_float_values(Json& j, const std::string& path, std::map<std::string, double>& taken) {
+  if (j.is_object()) {
+    for (const char* key : {"loss", "loss_sum", "mean_l2", "max_l2", "sum_l2"}) {
+      if (j.contains(key) && j[key].is_number()) {
+        taken[path + "/" + key] = j[key].get<double>();
+        j.erase(key);
+      }
+    }
+    for (auto& [key, value] : j.items()) take_float_values(value, path + "/" + key, taken);
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) take_float_values(j[i], path + "[" + std::to_string(i) + "]", taken);
+  }
+}
+
+// The plan with batch sizes 1, 7, 64 and 1 or 2 threads: every report must equal the first one, but for the
+// values take_float_values takes, which must agree to 1e-5 relative (absolute below 1): a float32 value that
+// moves by a few ulps moves by ~1e-7 relative; 1e-5 is far above that and far below any real change.
 void check_same_report_for_batches_and_threads(const std::string& tag, const std::string& args_without_threads) {
   const auto dir = test::make_temp_dir(tag);
   struct Setting {
@@ -181,6 +206,7 @@ void check_same_report_for_batches_and_threads(const std::string& tag, const std
   };
   const std::vector<Setting> settings{{64, 1}, {7, 1}, {1, 1}, {64, 2}, {7, 2}};
   Json first;
+  std::map<std::string, double> first_values;
   for (const auto& s : settings) {
     const auto output = "b" + std::to_string(s.batch) + "_t" + std::to_string(s.threads) + ".json";
     std::string said;
@@ -190,9 +216,27 @@ void check_same_report_for_batches_and_threads(const std::string& tag, const std
                                   std::to_string(s.threads) + " --batch-size " + std::to_string(s.batch) + " -o " + output,
                               &said) == 0);
     WARN(tag << ": batch size " << s.batch << ", " << s.threads << " threads: " << seconds_since(started) << " s");
-    const Json report = without_varied_settings(test::comparable_report(dir + "/" + output));
-    if (first.is_null()) first = report;
-    else CHECK(report == first);
+    Json report = without_varied_settings(test::comparable_report(dir + "/" + output));
+    std::map<std::string, double> values;
+    take_float_values(report, "", values);
+    REQUIRE(!values.empty());
+    if (first.is_null()) {
+      first = report;
+      first_values = values;
+      continue;
+    }
+    CHECK(report == first);
+    REQUIRE(values.size() == first_values.size());
+    double largest = 0;
+    std::string where;
+    for (const auto& [path, value] : values) {
+      REQUIRE(first_values.count(path) == 1);
+      const double difference = std::abs(value - first_values[path]);
+      if (difference > largest) largest = difference, where = path;
+      INFO(path << ": " << value << " against " << first_values[path]);
+      CHECK(difference <= 1e-5 * std::max(1.0, std::abs(first_values[path])));
+    }
+    WARN(tag << ": largest float difference " << largest << " at " << where);
   }
   std::filesystem::remove_all(dir);
 }
