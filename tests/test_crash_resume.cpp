@@ -81,6 +81,14 @@ std::vector<std::string> leftovers(const std::string& dir, const std::vector<std
   return found;
 }
 
+// Lines of the run's journal (0 when there is none): how far a killed run had come.
+int journal_lines(const std::string& dir, const std::string& output) {
+  const auto path = dir + "/" + output + ".journal";
+  if (!file_exists(path)) return 0;
+  const auto text = read_file_bytes(path);
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
 // After a kill the report is either absent or a whole report (it is written by an atomic rename).
 void check_no_torn_report(const std::string& path) {
   if (!file_exists(path)) return;
@@ -90,6 +98,7 @@ void check_no_torn_report(const std::string& path) {
 
 struct KillStats {
   int kills = 0, resumes = 0;
+  std::vector<int> journal_lines_at_kill;  // per kill, the complete journal lines it left (header included)
 };
 
 // Resumes `output` until a run finishes; each resumed run is killed again with probability 1/2 (at a time drawn
@@ -107,6 +116,7 @@ void resume_until_done(const std::string& dir, const std::string& args, const st
     if (code == 0) return;
     REQUIRE(code == 137);  // anything else is a failure of the run itself
     ++stats.kills;
+    stats.journal_lines_at_kill.push_back(journal_lines(dir, output));
     check_no_torn_report(dir + "/" + output);
   }
 }
@@ -150,6 +160,7 @@ void check_kill_and_resume(const std::string& tag, const std::string& args, int 
     } else {
       REQUIRE(code == 137);
       ++stats.kills;
+      stats.journal_lines_at_kill.push_back(journal_lines(dir, output));
       random_kills += random;
       check_no_torn_report(dir + "/" + output);
       resume_until_done(dir, args, output, whole_seconds, rng, stats);
@@ -163,8 +174,10 @@ void check_kill_and_resume(const std::string& tag, const std::string& args, int 
   CHECK(leftovers(dir, reports).empty());
   // The runs were really interrupted, not mostly finished before their kill.
   CHECK(random_kills == points);
+  std::ostringstream lines;
+  for (int n : stats.journal_lines_at_kill) lines << " " << n;
   WARN(tag << ": " << log.str() << "; " << stats.kills << " kills, " << stats.resumes << " resumed runs, " << finished_before_kill
-           << " runs finished before their kill");
+           << " runs finished before their kill; journal lines left by each kill (in order):" << lines.str());
   std::filesystem::remove_all(dir);
 }
 
