@@ -23,24 +23,7 @@ namespace distributed_test {
 
 using Json = nlohmann::json;
 
-// What may differ between two runs of one plan: when and how long it ran, how it was invoked and split, and
-// gradient_evaluations, which counts batched passes (the split changes the batches, not the samples).
-Json without_run_details(Json j) {
-  if (j.is_object()) {
-    for (const char* key : {"start_time", "end_time", "wall_time_s", "stage_seconds", "command_line", "world_size", "seconds",
-                            "gradient_evaluations"})
-      j.erase(key);
-    for (auto& [key, value] : j.items()) value = without_run_details(value);
-  } else if (j.is_array()) {
-    for (auto& value : j) value = without_run_details(value);
-  }
-  return j;
-}
-
-Json comparable_report(const std::string& path) {
-  REQUIRE(file_exists(path));
-  return without_run_details(Json::parse(read_file_bytes(path)));
-}
+using test::comparable_report;
 
 std::string model_path(const std::string& name) { return test::source_dir() + "/models/checkpoints/fmnist_vit_" + name + ".safetensors"; }
 

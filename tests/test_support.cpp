@@ -1,4 +1,7 @@
+#include "tests/catch_torch.h"  // first: see the header
 #include "tests/test_support.h"
+
+#include "common/files.h"
 
 #include <array>
 #include <atomic>
@@ -40,6 +43,23 @@ int run_command(const std::string& command, std::string* output) {
   int status = ::pclose(pipe);
   if (output) *output = captured;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+nlohmann::json without_run_details(nlohmann::json j) {
+  if (j.is_object()) {
+    for (const char* key : {"start_time", "end_time", "wall_time_s", "stage_seconds", "command_line", "world_size", "seconds",
+                            "gradient_evaluations"})
+      j.erase(key);
+    for (auto& [key, value] : j.items()) value = without_run_details(value);
+  } else if (j.is_array()) {
+    for (auto& value : j) value = without_run_details(value);
+  }
+  return j;
+}
+
+nlohmann::json comparable_report(const std::string& path) {
+  REQUIRE(file_exists(path));
+  return without_run_details(nlohmann::json::parse(read_file_bytes(path)));
 }
 
 }  // namespace questbench::test
