@@ -4,6 +4,7 @@
 // Nothing here is committed as a binary: the seeds are made from code (and from the JSON report fixtures).
 #pragma once
 
+#include "common/error.h"
 #include "common/files.h"
 #include "common/npy.h"
 #include "models/safetensors.h"
@@ -172,7 +173,7 @@ inline Corpora make_corpora(const std::string& fixtures) {
   cv::randu(gray, 0, 255);
   for (const std::string ext : {".png", ".bmp", ".jpg", ".pgm"}) {
     std::vector<uchar> buffer;
-    QB_CHECK(cv::imencode(ext, ext == ".pgm" ? gray : colour, buffer), "seeds: imencode " << ext);
+    if (!cv::imencode(ext, ext == ".pgm" ? gray : colour, buffer)) throw Error("seeds: imencode " + ext);
     const char transform = ext == ".png" ? char(0x11) : char(0);  // .png: resize 4, crop 4
     c["image"][ext.substr(1)] = transform + std::string(buffer.begin(), buffer.end());
   }
