@@ -39,6 +39,8 @@ class IdxDataset : public Dataset {
     QB_CHECK(images.size() >= 16 && big_endian_u32(images, 0) == 0x00000803,
              images_path_ << ": not an IDX image file (bad magic; expected 0x00000803 for uint8 N x H x W)");
     const int64_t n = big_endian_u32(images, 4), h = big_endian_u32(images, 8), w = big_endian_u32(images, 12);
+    // A side past 65535 is no image (and, even with 0 images, makes LibTorch's strides overflow when sliced).
+    QB_CHECK(h <= 65535 && w <= 65535, images_path_ << ": implausible IDX image size " << h << "x" << w << " (corrupt header?)");
     // n * h * w of three 32-bit sizes can overflow int64: compare against the data size without forming it
     // (h * w fits in uint64).
     const uint64_t data_bytes = images.size() - 16, image_bytes = uint64_t(h) * uint64_t(w);

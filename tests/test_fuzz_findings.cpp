@@ -22,7 +22,7 @@ std::unique_ptr<Dataset> open_as(const std::string& path, const std::string& for
 // An IDX images file of the given header sizes holding `data` bytes, with a labels file of `labels` labels.
 std::string idx_folder(const std::string& tag, uint32_t n, uint32_t h, uint32_t w, size_t data, uint32_t labels) {
   using fuzz_seeds::be32;
-  const std::string dir = make_temp_dir(tag);
+  const std::string dir = test::make_temp_dir(tag);
   write_file_atomic(dir + "/t10k-images-idx3-ubyte", be32(0x803) + be32(n) + be32(h) + be32(w) + std::string(data, '\1'));
   write_file_atomic(dir + "/t10k-labels-idx1-ubyte", be32(0x801) + be32(labels) + std::string(labels, '\1'));
   return dir;
@@ -30,7 +30,7 @@ std::string idx_folder(const std::string& tag, uint32_t n, uint32_t h, uint32_t 
 
 }  // namespace questbench::fuzz_findings_test
 
-TEST_CASE("IDX files with no images or sizes whose product overflows are handled", "[fuzz-findings][datasets]") {
+TEST_CASE("IDX files with no images or implausible sizes are handled", "[fuzz-findings][datasets]") {
   using namespace questbench;
   using namespace questbench::fuzz_findings_test;
   // 0 images: the copy into an empty tensor passed memcpy a null pointer (undefined; UBSan aborts).
@@ -40,6 +40,9 @@ TEST_CASE("IDX files with no images or sizes whose product overflows are handled
   // 2^31 x 2^31 x 4 = 2^64: the int64 product wrapped to 0 and matched an empty data section, then LibTorch was
   // asked for an impossible tensor (c10::Error, or a signed-overflow report under UBSan).
   REQUIRE_THROWS_AS(open_as(idx_folder("idx_overflow", 1u << 31, 1u << 31, 4, 0, 0), "idx"), Error);
+  // No images but sides of about 2^32: the empty tensor loaded, and slicing it made LibTorch's strides overflow
+  // (c10::Error from as_strided).
+  REQUIRE_THROWS_AS(open_as(idx_folder("idx_huge_sides", 0, 0xf8fffffbu, 0xfffffffbu, 0, 0), "idx")->read(0, 0), Error);
   // A sound one still loads.
   CHECK(open_as(idx_folder("idx_ok", 2, 3, 3, 18, 2), "idx")->size() == 2);
 }
@@ -53,7 +56,7 @@ TEST_CASE("npy headers with an empty or overlong shape are a questbench error", 
   // A dimension of 20 digits: std::stoll threw std::out_of_range in both readers.
   const std::string overlong = npy_file("<f4", "(99999999999999999999,)", false, 1, "");
   REQUIRE_THROWS_AS(parse_npy(overlong, "overlong"), Error);
-  const std::string path = questbench::make_temp_dir("npy_overlong") + "/x.npy";
+  const std::string path = questbench::test::make_temp_dir("npy_overlong") + "/x.npy";
   write_file_atomic(path, overlong);
   REQUIRE_THROWS_AS(read_npy(path), Error);
   // Dimensions whose product overflows int64: the in-memory parser multiplied without a bound.
@@ -67,7 +70,7 @@ TEST_CASE("npz members claiming a huge uncompressed size are refused before allo
   const size_t eocd = zip.size() - 22;
   const size_t cd = uint8_t(zip[eocd + 16]) | (size_t(uint8_t(zip[eocd + 17])) << 8);
   zip.replace(cd + 24, 4, fuzz_seeds::le32(0xfffffff0u));
-  const std::string path = make_temp_dir("npz_huge") + "/a.npz";
+  const std::string path = test::make_temp_dir("npz_huge") + "/a.npz";
   write_file_atomic(path, zip);
   // Before: a 4 GiB allocation for a 100-byte archive (libFuzzer: out-of-memory), then a deflate error.
   REQUIRE_THROWS_WITH(read_npz(path), Catch::Contains("implausible uncompressed size"));
@@ -82,7 +85,7 @@ TEST_CASE("images whose header size is past OpenCV's limits are a questbench err
   // returning an empty image.
   const std::string bmp = "BM" + le32(70) + le32(0) + le32(54) + le32(40) + le32(5) + le32(1u << 28) + le16(1) + le16(24) +
                           le32(0) + le32(16) + le32(2835) + le32(2835) + le32(0) + le32(0) + std::string(16, '\0');
-  const std::string root = make_temp_dir("image_huge");
+  const std::string root = test::make_temp_dir("image_huge");
   write_file_atomic(root + "/cls/img.bmp", bmp);
   REQUIRE_THROWS_AS(fuzz_findings_test::open_as(root, "imagefolder"), Error);
 }

@@ -32,7 +32,7 @@ TEST_CASE("fuzz seed corpora are accepted by their parsers", "[fuzz-seeds]") {
   for (const std::string target : {"idx", "idx_gz", "cifar10", "npy", "npz", "safetensors", "vit_config", "report", "journal"})
     REQUIRE(corpora.count(target) == 1);
   if (const char* out = std::getenv("QUESTBENCH_FUZZ_SEEDS")) fuzz_seeds::write_corpora(corpora, out);
-  const std::filesystem::path tmp = make_temp_dir("fuzz_seeds");
+  const std::filesystem::path tmp = test::make_temp_dir("fuzz_seeds");
   fuzz_seeds::write_corpora(corpora, tmp);
 
   for (const auto& [name, bytes] : corpora.at("idx")) {
