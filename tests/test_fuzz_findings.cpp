@@ -5,6 +5,7 @@
 #include "common/files.h"
 #include "common/npy.h"
 #include "datasets/dataset.h"
+#include "models/safetensors.h"
 #include "tests/fuzz/seeds.h"
 #include "tests/test_support.h"
 
@@ -74,6 +75,17 @@ TEST_CASE("npz members claiming a huge uncompressed size are refused before allo
   write_file_atomic(path, zip);
   // Before: a 4 GiB allocation for a 100-byte archive (libFuzzer: out-of-memory), then a deflate error.
   REQUIRE_THROWS_WITH(read_npz(path), Catch::Contains("implausible uncompressed size"));
+}
+
+TEST_CASE("a safetensors file with no tensors reads back", "[fuzz-findings][safetensors]") {
+  using namespace questbench;
+  // Found making the fuzz seeds: the writer's header was `null` when there was nothing to write, and its own
+  // reader refused the file ("header is not a JSON object").
+  const std::string path = test::make_temp_dir("safetensors_empty") + "/empty.safetensors";
+  write_safetensors(path, {}, {});
+  const SafetensorsFile file = read_safetensors(path);
+  CHECK(file.tensors.empty());
+  CHECK(file.metadata.empty());
 }
 
 #if QUESTBENCH_WITH_OPENCV
