@@ -6,6 +6,7 @@
 #include "common/npy.h"
 #include "datasets/dataset.h"
 #include "models/safetensors.h"
+#include "models/vit_config.h"
 #include "tests/fuzz/seeds.h"
 #include "tests/test_support.h"
 
@@ -75,6 +76,19 @@ TEST_CASE("npz members claiming a huge uncompressed size are refused before allo
   write_file_atomic(path, zip);
   // Before: a 4 GiB allocation for a 100-byte archive (libFuzzer: out-of-memory), then a deflate error.
   REQUIRE_THROWS_WITH(read_npz(path), Catch::Contains("implausible uncompressed size"));
+}
+
+TEST_CASE("ViT configs with integer fields out of range or fractional are a questbench error", "[fuzz-findings][models]") {
+  using namespace questbench;
+  // The fuzzer's input, reduced: 3.3e32 channels. nlohmann's get<int64_t>() cast the float to int64, which is
+  // undefined out of range (UBSan: "outside the range of representable values").
+  REQUIRE_THROWS_AS(vit_config_from_json(R"({"in_chans": 333333333333333333333333333333333})", "huge"), Error);
+  REQUIRE_THROWS_AS(vit_config_from_json(R"({"depth": 1e300})", "huge float"), Error);
+  REQUIRE_THROWS_AS(vit_config_from_json(R"({"img_size": [28, 18446744073709551615]})", "huge unsigned"), Error);
+  // 4.5 heads was silently taken as 4.
+  REQUIRE_THROWS_AS(vit_config_from_json(R"({"num_heads": 4.5})", "fractional"), Error);
+  // Integers written as floats still read.
+  CHECK(vit_config_from_json(R"({"in_chans": 1.0, "num_heads": 4})", "integral float").in_chans == 1);
 }
 
 TEST_CASE("a safetensors file with no tensors reads back", "[fuzz-findings][safetensors]") {
