@@ -104,6 +104,61 @@ torch::Tensor decode(const std::string& path, const NpyHeader& h, const char* by
   return out.view(shape);
 }
 
+// Parses and checks the header dict (the text after the magic, version and length) of an .npy held in a file or
+// in memory: one set of checks for both readers. Sets everything but data_offset; `count` gets the element
+// count (bounded, so count * item_size cannot overflow) and `shape` the shape as written, for messages.
+NpyHeader parse_header_dict(const std::string& header, const std::string& what, int64_t& count, std::string& shape) {
+  QB_CHECK(header.find('{') != std::string::npos && header.find('}') != std::string::npos,
+           what << ": malformed .npy header (no dict)");
+
+  NpyHeader h;
+  h.descr = dict_value(header, "descr", what);
+  QB_CHECK(h.descr.size() >= 3, what << ": unsupported dtype '" << h.descr << "'");
+  const char order = h.descr[0];
+  QB_CHECK(order == '<' || order == '>' || order == '|' || order == '=',
+           what << ": unsupported dtype '" << h.descr << "' (structured or unknown byte order)");
+  int64_t size = 0;
+  try {
+    size = std::stoll(h.descr.substr(2));
+  } catch (const std::exception&) {
+    throw Error(what + ": unsupported dtype '" + h.descr + "'");
+  }
+  const DtypeEntry* e = find_entry(h.descr[1], size);
+  QB_CHECK(e && h.descr.find_first_not_of("0123456789", 2) == std::string::npos,
+           what << ": unsupported dtype '" << h.descr << "' (supported: bool, int8..int64, uint8..uint64, float16/32/64)");
+  h.item_size = size;
+  h.dtype = e->type;
+  h.byteswap = order == '>' && size > 1;
+  const std::string fortran = dict_value(header, "fortran_order", what);
+  QB_CHECK(fortran == "True" || fortran == "False", what << ": malformed fortran_order '" << fortran << "'");
+  h.fortran_order = fortran == "True";
+  shape = dict_value(header, "shape", what);
+  QB_CHECK(shape.size() >= 2 && shape.front() == '(' && shape.back() == ')', what << ": malformed shape '" << shape << "'");
+  std::string inner = shape.substr(1, shape.size() - 2);
+  size_t pos = 0;
+  while (pos < inner.size()) {
+    auto comma = inner.find(',', pos);
+    std::string item = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    item.erase(std::remove(item.begin(), item.end(), ' '), item.end());
+    item.erase(std::remove(item.begin(), item.end(), 'L'), item.end());
+    if (!item.empty()) {
+      QB_CHECK(item.find_first_not_of("0123456789") == std::string::npos, what << ": malformed shape '" << shape << "'");
+      // 18 digits always fit an int64 (std::stoll would throw std::out_of_range past that); a dimension that
+      // long is implausible anyway.
+      QB_CHECK(item.size() <= 18, what << ": implausible shape " << shape);
+      h.shape.push_back(std::stoll(item));
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  count = 1;
+  for (auto d : h.shape) {
+    QB_CHECK(d == 0 || count <= (int64_t(1) << 50) / d, what << ": implausible shape " << shape);
+    count *= d;
+  }
+  return h;
+}
+
 }  // namespace
 
 NpyHeader read_npy_header(const std::string& path) {
@@ -130,52 +185,10 @@ NpyHeader read_npy_header(const std::string& path) {
   std::string header(header_len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_len));
   QB_CHECK(static_cast<uint64_t>(in.gcount()) == header_len, path << ": truncated .npy header");
-  QB_CHECK(header.find('{') != std::string::npos && header.find('}') != std::string::npos,
-           path << ": malformed .npy header (no dict)");
-
-  NpyHeader h;
-  h.descr = dict_value(header, "descr", path);
-  QB_CHECK(h.descr.size() >= 3, path << ": unsupported dtype '" << h.descr << "'");
-  const char order = h.descr[0];
-  QB_CHECK(order == '<' || order == '>' || order == '|' || order == '=',
-           path << ": unsupported dtype '" << h.descr << "' (structured or unknown byte order)");
-  int64_t size = 0;
-  try {
-    size = std::stoll(h.descr.substr(2));
-  } catch (const std::exception&) {
-    throw Error(path + ": unsupported dtype '" + h.descr + "'");
-  }
-  const DtypeEntry* e = find_entry(h.descr[1], size);
-  QB_CHECK(e && h.descr.find_first_not_of("0123456789", 2) == std::string::npos,
-           path << ": unsupported dtype '" << h.descr << "' (supported: bool, int8..int64, uint8..uint64, float16/32/64)");
-  h.item_size = size;
-  h.dtype = e->type;
-  h.byteswap = order == '>' && size > 1;
-  const std::string fortran = dict_value(header, "fortran_order", path);
-  QB_CHECK(fortran == "True" || fortran == "False", path << ": malformed fortran_order '" << fortran << "'");
-  h.fortran_order = fortran == "True";
-  const std::string shape = dict_value(header, "shape", path);
-  QB_CHECK(shape.size() >= 2 && shape.front() == '(' && shape.back() == ')', path << ": malformed shape '" << shape << "'");
-  std::string inner = shape.substr(1, shape.size() - 2);
-  size_t pos = 0;
-  while (pos < inner.size()) {
-    auto comma = inner.find(',', pos);
-    std::string item = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    item.erase(std::remove(item.begin(), item.end(), ' '), item.end());
-    item.erase(std::remove(item.begin(), item.end(), 'L'), item.end());
-    if (!item.empty()) {
-      QB_CHECK(item.find_first_not_of("0123456789") == std::string::npos, path << ": malformed shape '" << shape << "'");
-      h.shape.push_back(std::stoll(item));
-    }
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
+  int64_t count = 0;
+  std::string shape;
+  NpyHeader h = parse_header_dict(header, path, count, shape);
   h.data_offset = static_cast<int64_t>((major == 1 ? 10 : 12) + header_len);
-  int64_t count = 1;
-  for (auto d : h.shape) {
-    QB_CHECK(d == 0 || count <= (int64_t(1) << 50) / d, path << ": implausible shape " << shape);
-    count *= d;
-  }
   in.seekg(0, std::ios::end);
   const int64_t file_size = static_cast<int64_t>(in.tellg());
   QB_CHECK(file_size - h.data_offset >= count * h.item_size,
@@ -195,33 +208,15 @@ torch::Tensor parse_npy(const std::string& bytes, const std::string& what) {
   for (size_t i = 0; i < len_bytes; ++i) header_len |= uint64_t(uint8_t(bytes[8 + i])) << (8 * i);
   QB_CHECK(8 + len_bytes + header_len <= bytes.size(), what << ": truncated .npy header");
   const std::string header = bytes.substr(8 + len_bytes, header_len);
-  NpyHeader h;
-  h.descr = dict_value(header, "descr", what);
-  int64_t size = 0;
-  try {
-    size = std::stoll(h.descr.substr(2));
-  } catch (const std::exception&) {
-    throw Error(what + ": unsupported dtype '" + h.descr + "'");
-  }
-  const DtypeEntry* e = h.descr.size() >= 3 ? find_entry(h.descr[1], size) : nullptr;
-  QB_CHECK(e, what << ": unsupported dtype '" << h.descr << "'");
-  h.item_size = size;
-  h.byteswap = h.descr[0] == '>' && size > 1;
-  h.fortran_order = dict_value(header, "fortran_order", what) == "True";
-  const std::string shape = dict_value(header, "shape", what);
-  std::string inner = shape.substr(1, shape.size() - 2);
-  std::stringstream ss(inner);
-  std::string item;
-  int64_t count = 1;
-  while (std::getline(ss, item, ',')) {
-    item.erase(std::remove(item.begin(), item.end(), ' '), item.end());
-    if (item.empty()) continue;
-    QB_CHECK(item.find_first_not_of("0123456789") == std::string::npos, what << ": malformed shape " << shape);
-    h.shape.push_back(std::stoll(item));
-    count *= h.shape.back();
-  }
+  // The same header checks as the file reader (this parser once had looser ones of its own that let
+  // malformed shapes and dtypes through to std::out_of_range and overflowing element counts).
+  int64_t count = 0;
+  std::string shape;
+  const NpyHeader h = parse_header_dict(header, what, count, shape);
   const size_t offset = 8 + len_bytes + header_len;
-  QB_CHECK(bytes.size() - offset >= static_cast<size_t>(count * h.item_size), what << ": truncated .npy data");
+  QB_CHECK(bytes.size() - offset >= static_cast<size_t>(count * h.item_size),
+           what << ": truncated .npy data (" << bytes.size() - offset << " bytes, shape " << shape << " needs "
+                << count * h.item_size << ")");
   return decode(what, h, bytes.data() + offset, count, h.shape);
 }
 
@@ -260,6 +255,11 @@ std::map<std::string, torch::Tensor> read_npz(const std::string& path) {
       member = zip.substr(data, compressed);
     } else {
       QB_CHECK(method == 8, path << ": zip member " << name << " uses unsupported compression " << method);
+      // The size is allocated before inflating: deflate never shrinks data more than 1032:1, so a larger claim
+      // is a corrupt directory (it would otherwise allocate up to 4 GiB for a few bytes of input).
+      QB_CHECK(uncompressed <= (compressed + 1) * 1032,
+               path << ": zip member " << name << " claims an implausible uncompressed size " << uncompressed << " for "
+                    << compressed << " compressed bytes (corrupt archive?)");
       member.resize(uncompressed);
       z_stream stream{};
       QB_CHECK(inflateInit2(&stream, -MAX_WBITS) == Z_OK, path << ": zlib initialisation failed");

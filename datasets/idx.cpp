@@ -39,7 +39,13 @@ class IdxDataset : public Dataset {
     QB_CHECK(images.size() >= 16 && big_endian_u32(images, 0) == 0x00000803,
              images_path_ << ": not an IDX image file (bad magic; expected 0x00000803 for uint8 N x H x W)");
     const int64_t n = big_endian_u32(images, 4), h = big_endian_u32(images, 8), w = big_endian_u32(images, 12);
-    QB_CHECK(static_cast<int64_t>(images.size()) - 16 == n * h * w,
+    // A side past 65535 is no image (and, even with 0 images, makes LibTorch's strides overflow when sliced).
+    QB_CHECK(h <= 65535 && w <= 65535, images_path_ << ": implausible IDX image size " << h << "x" << w << " (corrupt header?)");
+    // n * h * w of three 32-bit sizes can overflow int64: compare against the data size without forming it
+    // (h * w fits in uint64).
+    const uint64_t data_bytes = images.size() - 16, image_bytes = uint64_t(h) * uint64_t(w);
+    QB_CHECK((image_bytes == 0 || n == 0) ? data_bytes == 0
+                                        : data_bytes % image_bytes == 0 && data_bytes / image_bytes == uint64_t(n),
              images_path_ << ": truncated or oversized IDX image data (" << images.size() - 16 << " bytes, header says "
                           << n << "x" << h << "x" << w << ")");
     const std::string labels = read_maybe_gz(labels_path_);
@@ -50,9 +56,10 @@ class IdxDataset : public Dataset {
                                                                          << " bytes, header says " << nl << ")");
     QB_CHECK(nl == n, labels_path_ << ": " << nl << " labels for " << n << " images in " << images_path_);
     images_ = torch::empty({n, 1, h, w}, torch::kByte);
-    std::memcpy(images_.data_ptr(), images.data() + 16, static_cast<size_t>(n * h * w));
+    // An empty tensor's data_ptr() is null, and memcpy from or to null is undefined even for 0 bytes.
+    if (data_bytes > 0) std::memcpy(images_.data_ptr(), images.data() + 16, data_bytes);
     labels_ = torch::empty({n}, torch::kByte);
-    std::memcpy(labels_.data_ptr(), labels.data() + 8, static_cast<size_t>(n));
+    if (n > 0) std::memcpy(labels_.data_ptr(), labels.data() + 8, static_cast<size_t>(n));
     labels_ = labels_.to(torch::kLong);
     num_classes_ = n > 0 ? labels_.max().item<int64_t>() + 1 : 0;
     class_names_ = std::move(class_names);

@@ -31,6 +31,19 @@ bool is_image_file(const std::filesystem::path& p) {
   return std::find(exts.begin(), exts.end(), ext) != exts.end();
 }
 
+// Decodes an image file. OpenCV refuses some corrupt files (a header whose size is past its limits) by throwing
+// cv::Exception rather than returning an empty Mat: both become the one questbench error.
+cv::Mat read_image(const std::string& path, int flags) {
+  cv::Mat image;
+  try {
+    image = cv::imread(path, flags);
+  } catch (const cv::Exception&) {
+    image.release();
+  }
+  QB_CHECK(!image.empty(), path << ": cannot decode image (corrupt or unsupported file)");
+  return image;
+}
+
 class ImageFolderDataset : public Dataset {
  public:
   ImageFolderDataset(const std::string& root, int resize, int crop) : root_(root), resize_(resize), crop_(crop) {
@@ -51,8 +64,7 @@ class ImageFolderDataset : public Dataset {
       }
     }
     QB_CHECK(!files_.empty(), "dataset " << root << ": no image files in its class folders");
-    const cv::Mat probe = cv::imread(files_[0], cv::IMREAD_UNCHANGED);
-    QB_CHECK(!probe.empty(), files_[0] << ": cannot decode image (corrupt or unsupported file)");
+    const cv::Mat probe = read_image(files_[0], cv::IMREAD_UNCHANGED);
     gray_ = probe.channels() == 1;
     const auto first = decode(0);  // the shape every batch must have (all images, after the transform)
     shape_ = {gray_ ? 1 : 3, first.size(1), first.size(2)};
@@ -119,8 +131,7 @@ class ImageFolderDataset : public Dataset {
   // Decodes image i to float32 [C, H, W] in [0,1] after the eval transform (C = 1 gray or 3 RGB).
   torch::Tensor decode(int64_t i) const {
     const std::string& path = files_[i];
-    cv::Mat image = cv::imread(path, gray_ ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
-    QB_CHECK(!image.empty(), path << ": cannot decode image (corrupt or unsupported file)");
+    cv::Mat image = read_image(path, gray_ ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
     if (!gray_) cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
     if (resize_ > 0) {
       const int h = image.rows, w = image.cols;

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 namespace questbench {
 
 const std::vector<std::string>& attention_kind_names() {
@@ -52,7 +54,26 @@ void validate(const ViTConfig& c) {
            "config class_names has " << c.class_names.size() << " names, num_classes is " << c.num_classes);
 }
 
+namespace vit_config_json {
+
+// An integer field. nlohmann's get<int64_t>() converts any number, a float by a cast that is undefined past
+// int64's range (3e32; UBSan aborts) and that silently truncates 4.5 to 4: only integers, or floats that hold
+// an integer exactly (3.0, as some writers print them), are taken.
+int64_t integer(const nlohmann::json& v, const char* key, const std::string& what) {
+  if (v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
+    return v.get<int64_t>();
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) <= 9007199254740992.0) return static_cast<int64_t>(d);
+  }
+  if (!v.is_number()) return v.get<int64_t>();  // throws nlohmann's type_error: reported as a field of the wrong type
+  throw Error(what + ": config " + key + " = " + v.dump() + " is not an integer in range");
+}
+
+}  // namespace vit_config_json
+
 ViTConfig vit_config_from_json(const std::string& json_text, const std::string& what) {
+  using vit_config_json::integer;
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(json_text);
@@ -66,22 +87,22 @@ ViTConfig vit_config_from_json(const std::string& json_text, const std::string& 
       const auto& s = j["img_size"];
       if (s.is_array()) {
         QB_CHECK(s.size() == 2, what << ": config img_size must be an int or [H, W]");
-        c.img_height = s[0].get<int64_t>();
-        c.img_width = s[1].get<int64_t>();
+        c.img_height = integer(s[0], "img_size", what);
+        c.img_width = integer(s[1], "img_size", what);
       } else {
-        c.img_height = c.img_width = s.get<int64_t>();
+        c.img_height = c.img_width = integer(s, "img_size", what);
       }
     }
     if (j.contains("patch_size")) {
       const auto& s = j["patch_size"];
       if (s.is_array()) {
         QB_CHECK(s.size() == 2 && s[0] == s[1], what << ": config patch_size must be square");
-        c.patch_size = s[0].get<int64_t>();
+        c.patch_size = integer(s[0], "patch_size", what);
       } else {
-        c.patch_size = s.get<int64_t>();
+        c.patch_size = integer(s, "patch_size", what);
       }
     }
-    auto get_int = [&](const char* key, int64_t& out) { if (j.contains(key)) out = j[key].get<int64_t>(); };
+    auto get_int = [&](const char* key, int64_t& out) { if (j.contains(key)) out = integer(j[key], key, what); };
     get_int("in_chans", c.in_chans);
     get_int("num_classes", c.num_classes);
     get_int("embed_dim", c.embed_dim);
