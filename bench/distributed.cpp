@@ -227,7 +227,7 @@ ProcessGroup::ProcessGroup(const LaunchEnvironment& env, std::chrono::seconds ti
     if (s.backend == "gloo") {
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
       // GLOO_SOCKET_IFNAME picks the network interface, as in PyTorch; otherwise the host name's address.
-      if (const auto ifname = env_interface()) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(*ifname));
+      if (const auto ifname = questbench::env("GLOO_SOCKET_IFNAME")) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(*ifname));
       else options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       s.group = c10::make_intrusive<c10d::ProcessGroupGloo>(s.store, env.rank, env.world_size, options);
     } else {
@@ -240,12 +240,6 @@ ProcessGroup::ProcessGroup(const LaunchEnvironment& env, std::chrono::seconds ti
                 std::string(e.what()).substr(0, std::string(e.what()).find('\n')) + ")");
   }
   s.watchdog = std::thread([&s] { s.watch(); });
-}
-
-std::optional<std::string> ProcessGroup::env_interface() {
-  const char* v = std::getenv("GLOO_SOCKET_IFNAME");
-  if (!v || !*v) return std::nullopt;
-  return std::string(v);
 }
 
 ProcessGroup::~ProcessGroup() {
@@ -345,7 +339,6 @@ std::string ProcessGroup::backend() const { return ""; }
 std::vector<std::string> ProcessGroup::all_gather(const std::string& mine) { return {mine}; }
 void ProcessGroup::barrier() {}
 void ProcessGroup::finish() {}
-std::optional<std::string> ProcessGroup::env_interface() { return std::nullopt; }
 
 #endif
 

@@ -71,7 +71,6 @@ class ProcessGroup {
   struct State;
 
  private:
-  static std::optional<std::string> env_interface();  // GLOO_SOCKET_IFNAME
   std::unique_ptr<State> state_;
 };
 
