@@ -95,6 +95,11 @@ struct SingleRunResult {
 class ApgdRun {
  public:
   ApgdRun(const Model& model, const ApgdOptions& o, double eps, AttackOutput& out) : model_(model), o_(o), eps_(eps), out_(out) {}
+  // The batch positions of the subset the next run attacks (for noting non-finite gradients), of a batch of n.
+  void set_rows(const torch::Tensor& rows, int64_t batch_size) {
+    rows_ = rows;
+    batch_size_ = batch_size;
+  }
 
   // One APGD run on the subset (x, y) from the start drawn as `noise` (U[0,1) for Linf, N(0,1) for L2, shaped
   // like x). y_target: the target classes for the targeted loss.
@@ -210,6 +215,7 @@ class ApgdRun {
       loss_each = per_sample_loss(o_.loss, logits, y, y_target);
       auto g = torch::autograd::grad({loss_each.sum()}, {xa})[0].detach();
       torch::NoGradGuard no_grad;
+      note_non_finite_gradient(out_, g, batch_size_, rows_);
       grad += g;
       ++out_.gradient_evaluations;
       out_.forwards += n;
@@ -239,6 +245,8 @@ class ApgdRun {
   const ApgdOptions& o_;
   double eps_;
   AttackOutput& out_;
+  torch::Tensor rows_;
+  int64_t batch_size_ = 0;
 };
 
 // The whole attack (the original's perturb()): clean predictions, then runs on the still-correct subset.
@@ -298,6 +306,7 @@ AttackOutput apgd(const Model& model, const AttackBatch& batch, double eps, bool
         noise = o.norm == Norm::Linf ? streams.uniform(rows, row_shape, 0.0, 1.0, x.device())
                                      : streams.normal(rows, row_shape, x.device());
       }
+      runner.set_rows(to_fool, n);
       const auto result = runner.run(x_to_fool, y_to_fool, y_target, noise, first_run);
       first_run = false;
       torch::NoGradGuard no_grad;

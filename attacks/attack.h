@@ -62,7 +62,14 @@ struct AttackOutput {
   // shrinking subsets. Backward passes are input-gradient computations (each includes its forward, counted in
   // `forwards` too).
   int64_t forwards = 0, backwards = 0;
+  // bool [N] (undefined until a gradient is noted): some input gradient of the sample held NaN or Inf. Noted
+  // because LibTorch's sign(NaN) is 0: such a sample would otherwise just stop moving and look robust.
+  torch::Tensor non_finite_gradient;
 };
+
+// Notes in out.non_finite_gradient the samples whose gradient rows hold NaN or Inf. `grad`'s first dimension
+// indexes `rows` (the samples' positions in the attack's batch of `batch_size`); undefined `rows`: all of them.
+void note_non_finite_gradient(AttackOutput& out, const torch::Tensor& grad, int64_t batch_size, const torch::Tensor& rows = {});
 
 // The computation of the gradient-based family (fgsm, pgd, pgd-l2) on explicit options.
 using AttackFunction = AttackOutput (*)(const Model& model, const torch::Tensor& x, const torch::Tensor& labels,

@@ -74,6 +74,10 @@ class CascadeAttack final : public Attack {
       out.x_adv.index_copy_(0, newly, stage_out.x_adv.index_select(0, broken.nonzero().view({-1})));
       out.broken.index_fill_(0, newly, true);
       if (stage.get() == stages_.front().get()) out.zero_gradient_fraction = stage_out.zero_gradient_fraction;
+      if (stage_out.non_finite_gradient.defined()) {
+        if (!out.non_finite_gradient.defined()) out.non_finite_gradient = torch::zeros_like(out.broken, torch::kBool);
+        out.non_finite_gradient.index_put_({index}, out.non_finite_gradient.index({index}) | stage_out.non_finite_gradient);
+      }
     }
     return out;
   }

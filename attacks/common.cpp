@@ -19,6 +19,16 @@ torch::Tensor max_other(const torch::Tensor& logits, const torch::Tensor& cls) {
 
 }  // namespace
 
+void note_non_finite_gradient(AttackOutput& out, const torch::Tensor& grad, int64_t batch_size, const torch::Tensor& rows) {
+  torch::NoGradGuard no_grad;
+  if (grad.size(0) == 0) return;
+  const auto bad = ~torch::isfinite(grad.reshape({grad.size(0), -1})).all(1);
+  if (!out.non_finite_gradient.defined())
+    out.non_finite_gradient = torch::zeros({batch_size}, torch::TensorOptions().dtype(torch::kBool).device(grad.device()));
+  if (rows.defined()) out.non_finite_gradient.index_put_({rows.to(grad.device())}, out.non_finite_gradient.index({rows.to(grad.device())}) | bad);
+  else out.non_finite_gradient |= bad;
+}
+
 std::string norm_name(Norm norm) { return norm == Norm::Linf ? "Linf" : "L2"; }
 std::string loss_name(LossKind loss) { return loss == LossKind::CrossEntropy ? "ce" : "margin"; }
 LossKind parse_loss(const std::string& s) {

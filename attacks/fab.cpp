@@ -52,6 +52,7 @@ class FabRun {
     const auto x = batch_.x.detach().to(torch::kFloat);
     const auto& y = batch_.labels;
     const int64_t n = x.size(0);
+    batch_size_ = n;
     auto adv = x.clone();
     auto acc = predicted_labels(logits(x)) == y;  // clean-correct; cleared as samples break
     if (o_.targeted) {
@@ -117,6 +118,7 @@ class FabRun {
       ++out_.gradient_evaluations;
       out_.backwards += bs;
       note_first_gradient(grad);
+      note_non_finite_gradient(out_, grad, batch_size_, jacobian_rows_);
       return {df, grad.unsqueeze(1)};
     }
     // One backward per class through the retained graph, as the original (a one-hot output gradient each).
@@ -133,6 +135,7 @@ class FabRun {
     torch::NoGradGuard no_grad;
     const auto g2 = torch::stack(per_class, 1);  // [bs, K, ...]
     note_first_gradient(g2);
+    note_non_finite_gradient(out_, g2, batch_size_, jacobian_rows_);
     const auto y2 = y.detach();
     const auto u = torch::arange(bs, torch::TensorOptions().dtype(torch::kLong).device(y2.device()));
     auto df = y2 - y2.index({u, la}).unsqueeze(1);
@@ -196,6 +199,7 @@ class FabRun {
     auto x1 = im2.clone();
     const auto x0 = im2.reshape({bs, -1});
     if (use_rand_start) x1 = random_start(im2, batch_rows.index_select(0, pred), rank, restart);
+    jacobian_rows_ = batch_rows.index_select(0, pred);
 
     const auto alpha_max = torch::full({bs, 1, 1, 1}, o_.alpha_max.value, im2.options());
     for (int step = 0; step < o_.steps; ++step) {
@@ -258,6 +262,8 @@ class FabRun {
   AttackOutput out_;
   int64_t last_logits_classes_ = 0;
   bool gradient_noted_ = false;
+  int64_t batch_size_ = 0;
+  torch::Tensor jacobian_rows_;  // the batch positions of the rows boundary_jacobian gets
 };
 
 class FabAttack final : public Attack {

@@ -19,6 +19,7 @@ AttackOutput run_fgsm(const Model& model, const torch::Tensor& x, const torch::T
   out.gradient_evaluations = 1;
   out.forwards = out.backwards = x0.size(0);
   out.zero_gradient_fraction = (grad.flatten(1).abs().amax(1) == 0).to(torch::kDouble).mean().item<double>();
+  note_non_finite_gradient(out, grad, x0.size(0));
   torch::NoGradGuard no_grad;
   auto clean_broken = attack_success(logits.detach(), labels, targets, config.targeted);
   auto adv = torch::clamp(x0 + config.eps * grad.sign(), 0.0, 1.0);

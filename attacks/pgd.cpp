@@ -46,6 +46,7 @@ AttackOutput pgd_loop(Norm norm, const Model& model, const torch::Tensor& x, con
       torch::NoGradGuard no_grad;
       if (restart == 0 && step == 0)
         out.zero_gradient_fraction = (grad.flatten(1).abs().amax(1) == 0).to(torch::kDouble).mean().item<double>();
+      note_non_finite_gradient(out, grad, x0.size(0));
       if (config.early_stop) keep_new(xa.detach(), logits.detach());
       if (norm == Norm::Linf) {
         // torchattacks' order exactly: x + alpha·sign(g), delta clamped to [-eps, eps], x0 + delta clamped to

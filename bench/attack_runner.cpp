@@ -82,19 +82,33 @@ AttackCell new_cell(const CellContext& c, const Attack& attack, const Fraction& 
 // What the runner trusts of an attack's output after checking it itself: the box, finiteness and the model's
 // prediction at the returned point.
 struct CheckedBatch {
-  torch::Tensor still_correct;  // uint8 [n] on the host: not broken and predicted right at x_adv
-  torch::Tensor norms;          // double [n, 2] on the host: Linf and L2 norm of x_adv - x
+  torch::Tensor still_correct;  // uint8 [n] on the host: not broken, finite, and predicted right at x_adv
+  torch::Tensor non_finite;     // uint8 [n] on the host: x_adv or the logits there hold NaN/Inf
+  torch::Tensor norms;          // double [n, 2] on the host: Linf and L2 norm of x_adv - x (0 where non-finite)
+  int64_t non_finite_count = 0;
 };
 
-CheckedBatch check_batch(const Model& model, const std::string& attack, const AttackBatch& in, const AttackOutput& out) {
+// Non-finite: the returned image or the logits there hold NaN or Inf, or the attack noted a NaN or Inf input
+// gradient for the sample (attacks note them: LibTorch's sign(NaN) is 0, so such a sample would just stop moving).
+// Such a point is never counted robust, and its norms are left out (a NaN image is replaced by the clean one for
+// the forward).
+CheckedBatch check_batch(const Model& model, const std::string& attack, const AttackBatch& in, const AttackOutput& out, double eps) {
   torch::NoGradGuard no_grad;
-  QB_CHECK(torch::isfinite(out.x_adv).all().item<bool>(), attack << " produced NaN/Inf images for model " << model.name());
-  const double box_low = out.x_adv.min().item<double>(), box_high = out.x_adv.max().item<double>();
+  const auto image_finite = torch::isfinite(out.x_adv).flatten(1).all(1);
+  const auto finite_shape = std::vector<int64_t>{-1, 1, 1, 1};
+  const auto x_adv = torch::where(image_finite.view(finite_shape), out.x_adv, in.x);
+  const double box_low = x_adv.min().item<double>(), box_high = x_adv.max().item<double>();
   QB_CHECK(box_low >= 0 && box_high <= 1, attack << " left the [0,1] box (" << box_low << ", " << box_high << ")");
-  auto adv_pred = model.logits(out.x_adv).argmax(1);
+  const auto logits = model.logits(x_adv);
+  auto finite = image_finite.to(logits.device()) & torch::isfinite(logits).all(1);
+  // At eps 0 no step can move the point, so its gradient cannot change the outcome.
+  if (out.non_finite_gradient.defined() && eps > 0) finite &= ~out.non_finite_gradient.to(finite.device());
   CheckedBatch r;
-  r.still_correct = (~out.broken.to(torch::kBool) & (adv_pred == in.labels)).to(torch::kCPU).to(torch::kByte).contiguous();
-  auto delta = (out.x_adv - in.x).flatten(1);
+  r.still_correct = (~out.broken.to(torch::kBool) & (logits.argmax(1) == in.labels) & finite).to(torch::kCPU).to(torch::kByte).contiguous();
+  r.non_finite = (~finite).to(torch::kCPU).to(torch::kByte).contiguous();
+  r.non_finite_count = r.non_finite.sum().item<int64_t>();
+  auto delta = (x_adv - in.x).flatten(1);
+  delta = torch::where(finite.to(delta.device()).view({-1, 1}), delta, torch::zeros_like(delta));
   r.norms = torch::stack({delta.abs().amax(1), delta.norm(2, 1)}, 1).to(torch::kCPU).to(torch::kDouble).contiguous();
   return r;
 }
@@ -138,7 +152,6 @@ void finish_cell(AttackCell& cell, const CleanResult& clean, double sum_linf, do
 // One cell: the attack at one eps over the range, every returned point re-checked here.
 AttackCell run_attack_cell(const CellContext& c, const Attack& attack, const Fraction& eps) {
   const auto& o = c.options;
-  const auto device = c.model.device();
   AttackCell cell = new_cell(c, attack, eps);
   const auto started = Clock::now();
   const std::string label = cell.model + " " + cell.attack + " eps " + eps.text;
@@ -151,7 +164,7 @@ AttackCell run_attack_cell(const CellContext& c, const Attack& attack, const Fra
     AttackBatch in = attack_batch(c, batch, cell.attack, eps);
     in.targets = batch_targets(c, in.x, in.labels, in.seeds, b, e);
     auto out = attack.run(c.model, in, eps.value, /*check_final=*/false);
-    const auto checked = check_batch(c.model, cell.attack, in, out);
+    const auto checked = check_batch(c.model, cell.attack, in, out, eps.value);
     const auto* ok = checked.still_correct.data_ptr<uint8_t>();
     const auto* nv = checked.norms.data_ptr<double>();
     for (int64_t i = 0; i < e - b; ++i) {
@@ -162,6 +175,7 @@ AttackCell run_attack_cell(const CellContext& c, const Attack& attack, const Fra
       cell.max_linf = std::max(cell.max_linf, nv[2 * i]);
       cell.max_l2 = std::max(cell.max_l2, nv[2 * i + 1]);
     }
+    cell.non_finite += checked.non_finite_count;
     cell.gradient_evaluations += out.gradient_evaluations;
     cell.forwards += out.forwards + (e - b);  // the re-check is a forward pass too
     cell.backwards += out.backwards;
@@ -249,13 +263,16 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
       const auto batch = read_samples(c.dataset, ids);
       const AttackBatch in = attack_batch(c, batch, stage_name, eps);
       auto out = stage_attack.run(c.model, in, eps.value, /*check_final=*/false);
-      const auto checked = check_batch(c.model, stage_name, in, out);
+      const auto checked = check_batch(c.model, stage_name, in, out, eps.value);
       const auto* ok = checked.still_correct.data_ptr<uint8_t>();
       const auto* nv = checked.norms.data_ptr<double>();
+      const auto* bad = checked.non_finite.data_ptr<uint8_t>();
+      stage.non_finite += checked.non_finite_count;
       std::vector<int64_t> broken_rows;
       for (size_t j = 0; j < ids.size(); ++j) {
         if (ok[j]) continue;
         robust[static_cast<size_t>(ids[j] - o.range.begin)] = 0;
+        if (bad[j]) continue;  // no image and no norms: a non-finite point keeps its clean image
         stage.sum_linf += exact_sum_term(nv[2 * j]);
         stage.sum_l2 += exact_sum_term(nv[2 * j + 1]);
         stage.max_linf = std::max(stage.max_linf, nv[2 * j]);
@@ -296,7 +313,9 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
   double sum_linf = 0, sum_l2 = 0;
   cell.max_linf = cell.max_l2 = 0;
   cell.seconds = 0;
+  cell.non_finite = 0;
   for (const auto& s : cell.stages) {
+    cell.non_finite += s.non_finite;
     cell.forwards += s.forwards;
     cell.backwards += s.backwards;
     sum_linf += s.sum_linf;

@@ -75,10 +75,12 @@ class CleanImages {
   std::vector<Batch> cache_;
 };
 
-// Per-sample correctness of one batch of logits appended to the cell.
+// Per-sample correctness of one batch of logits appended to the cell. A sample whose logits are not all finite
+// is counted in non_finite and never as correct (argmax over NaN would pick a class by accident).
 void add_batch(CorruptionCell& cell, const torch::Tensor& logits, const torch::Tensor& labels) {
-  QB_CHECK(torch::isfinite(logits).all().item<bool>(), "model produced NaN or Inf logits");
-  auto correct = (logits.argmax(1) == labels.to(logits.device())).to(torch::kCPU).to(torch::kByte).contiguous();
+  const auto finite = torch::isfinite(logits).all(1);
+  auto correct = ((logits.argmax(1) == labels.to(logits.device())) & finite).to(torch::kCPU).to(torch::kByte).contiguous();
+  cell.non_finite += correct.numel() - finite.sum().item<int64_t>();
   const auto* c = correct.data_ptr<uint8_t>();
   for (int64_t i = 0; i < correct.numel(); ++i) {
     cell.correct_mask.push_back(c[i]);

@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "common/exact_sum.h"
 #include "common/sha256.h"
+#include "models/batch_invariant.h"
 
 #include <torch/torch.h>
 
@@ -25,6 +26,7 @@ void for_each_batch(const SampleRange& range, int64_t batch_size, const std::fun
 
 Fingerprint::Fingerprint(const std::vector<Model>& models) {
   for (const auto& m : models) text_ << m.name() << ":" << m.info().sha256 << ":" << m.info().attention << ";";
+  if (batch_invariant()) text_ << "batch_invariant;";  // other last bits: a journal or part of the other mode is refused
 }
 
 std::string Fingerprint::hex() const {

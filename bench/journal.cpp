@@ -3,6 +3,9 @@
 #include "common/error.h"
 #include "common/files.h"
 
+#include <cerrno>
+#include <cstring>
+
 namespace questbench {
 
 void RunJournal::open(const std::string& path, const std::string& fingerprint, bool resume,
@@ -43,9 +46,10 @@ void RunJournal::start() {
 void RunJournal::append(const std::string& line) {
   if (path_.empty()) return;
   if (!out_.is_open()) start();
+  errno = 0;
   out_ << line << "\n";
   out_.flush();
-  QB_CHECK(out_, "journal: write failed (disk full?)");
+  QB_CHECK(out_, path_ << ": write failed (" << (errno ? std::strerror(errno) : "disk full?") << ")");
 }
 
 }  // namespace questbench

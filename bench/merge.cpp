@@ -98,6 +98,7 @@ void add_part(T& to, const T& part) {
   to.sum_l2 += part.sum_l2;
   to.max_linf = std::max(to.max_linf, part.max_linf);
   to.max_l2 = std::max(to.max_l2, part.max_l2);
+  to.non_finite += part.non_finite;
   append(to.robust_mask, part.robust_mask);
 }
 
@@ -105,6 +106,7 @@ template <typename T>
 void clear_sums(T& t) {
   t.forwards = t.backwards = 0;
   t.seconds = t.sum_linf = t.sum_l2 = t.max_linf = t.max_l2 = 0;
+  t.non_finite = 0;
   t.robust_mask.clear();
 }
 
@@ -160,7 +162,7 @@ AttackCell merge_attack_cells(const std::vector<const AttackCell*>& parts, const
 
 CorruptionCell merge_corruption_cells(const std::vector<const CorruptionCell*>& parts) {
   CorruptionCell c = *parts[0];
-  c.n = c.correct = 0;
+  c.n = c.correct = c.non_finite = 0;
   c.seconds = 0;
   c.correct_mask.clear();
   for (const auto* p : parts) {
@@ -169,6 +171,7 @@ CorruptionCell merge_corruption_cells(const std::vector<const CorruptionCell*>& 
                                                 << c.corruption << " " << c.severity << ")");
     c.n += p->n;
     c.correct += p->correct;
+    c.non_finite += p->non_finite;
     c.seconds += p->seconds;
     append(c.correct_mask, p->correct_mask);
   }

@@ -5,9 +5,16 @@
 #include <zlib.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace questbench {
@@ -50,11 +57,14 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     QB_CHECK(out, path << ": cannot write (folder missing or not writable)");
+    errno = 0;
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) {
+      const int error = errno;  // ENOSPC on a full disk, EFBIG over a file-size limit
+      out.close();
       std::filesystem::remove(tmp);
-      throw Error(path + ": write failed (disk full?)");
+      throw Error(path + ": write failed (" + (error ? std::strerror(error) : "disk full?") + ")");
     }
   }
   std::error_code ec;
@@ -63,6 +73,57 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     std::filesystem::remove(tmp);
     throw Error(path + ": cannot move the finished file into place (" + ec.message() + ")");
   }
+}
+
+OutputLock::OutputLock(const std::string& output, const std::string& option) {
+  if (output.empty()) return;
+  const std::string path = output + ".lock";
+  {
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  }
+  // Retry when the file was removed (by a finishing holder) between our open and our lock: the lock must be on
+  // the file the path names now.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    QB_CHECK(fd >= 0, option << " " << output << ": cannot create its lock file " << path << " (" << std::strerror(errno) << ")");
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      ::close(fd);
+      QB_CHECK(error != EWOULDBLOCK, option << " " << output << ": another questbench run is writing this report (" << path
+                                            << " is locked); wait for it or choose another output");
+      QB_CHECK(false, option << " " << output << ": cannot lock " << path << " (" << std::strerror(error) << ")");
+    }
+    struct stat held {}, named {};
+    if (::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 && held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+      path_ = path;
+      fd_ = fd;
+      return;
+    }
+    ::close(fd);
+  }
+  QB_CHECK(false, option << " " << output << ": cannot lock " << path << " (it keeps being replaced)");
+}
+
+OutputLock::~OutputLock() { release(); }
+
+OutputLock::OutputLock(OutputLock&& other) noexcept : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)) {}
+
+OutputLock& OutputLock::operator=(OutputLock&& other) noexcept {
+  if (this != &other) {
+    release();
+    path_ = std::move(other.path_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+void OutputLock::release() {
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());  // while still holding the lock: a waiting opener then sees another file and retries
+  ::close(fd_);
+  fd_ = -1;
 }
 
 std::string gunzip(const std::string& compressed, const std::string& what) {

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
+#include "models/batch_invariant.h"
 #include "models/checkpoint.h"
 
 #include <torch/script.h>
@@ -154,15 +155,20 @@ void Model::set_autocast(Autocast mode) {
 }
 
 torch::Tensor Model::logits(const torch::Tensor& x01) const {
-  auto x = normalize(x01);
-  AutocastScope autocast(autocast_, device_);
-  if (vit_) return vit_->forward(x).to(torch::kFloat);
-  torch::jit::IValue out = script_->forward({x});
-  QB_CHECK(out.isTensor(), info_.name << ": the TorchScript model did not return a tensor");
-  auto logits = out.toTensor();
-  QB_CHECK(logits.dim() == 2 && logits.size(0) == x.size(0),
-           info_.name << ": the TorchScript model returned shape " << logits.sizes() << ", expected [N, classes]");
-  return logits.to(torch::kFloat);
+  const auto batch_logits = [this](const torch::Tensor& images) {
+    auto x = normalize(images);
+    AutocastScope autocast(autocast_, device_);
+    if (vit_) return vit_->forward(x).to(torch::kFloat);
+    torch::jit::IValue out = script_->forward({x});
+    QB_CHECK(out.isTensor(), info_.name << ": the TorchScript model did not return a tensor");
+    auto logits = out.toTensor();
+    QB_CHECK(logits.dim() == 2 && logits.size(0) == x.size(0),
+             info_.name << ": the TorchScript model returned shape " << logits.sizes() << ", expected [N, classes]");
+    return logits.to(torch::kFloat);
+  };
+  // Batch-invariant mode is a CPU guarantee (see models/batch_invariant.h); elsewhere the batch runs as one.
+  if (batch_invariant() && device_.is_cpu() && x01.device().is_cpu()) return forward_per_sample(batch_logits, x01);
+  return batch_logits(x01);
 }
 
 std::vector<AttentionDiagnostics> Model::diagnostics(const torch::Tensor& x01) const {

@@ -25,6 +25,7 @@ struct RunContext {
   std::string device;
   std::string autocast = "none";  // mixed precision of the model's forward: none | bf16 | fp16
   int threads = 0;
+  bool batch_invariant = false;  // --batch-invariant: each sample's logits and gradients independent of batch and threads
   uint64_t seed = 0;
   int64_t batch_size = 0;
   std::string command_line;
@@ -68,6 +69,7 @@ struct AttackStage {
   double seconds = 0;
   // Of the points this stage broke: sums and maxima of their perturbation norms (the cell's are the totals).
   double sum_linf = 0, max_linf = 0, sum_l2 = 0, max_l2 = 0;
+  int64_t non_finite = 0;            // points whose returned image or logits there were NaN/Inf (counted broken)
   std::vector<uint8_t> robust_mask;  // after this stage, per sample of the cell
 };
 
@@ -92,6 +94,9 @@ struct AttackCell {
   std::string rng = "per-sample";   // per-sample | original (see attacks/attack.h RngMode)
   std::vector<AttackStage> stages;  // a cascade's stages in order; empty for a single attack
   double zero_gradient_fraction = 0;  // samples with an all-zero input gradient at the first step
+  // Samples whose adversarial image or its logits were NaN/Inf (a NaN gradient reaches the image through the
+  // step): never counted robust, and a run with such cells exits non-zero after writing its report.
+  int64_t non_finite = 0;
   double seconds = 0;
   std::vector<uint8_t> robust_mask;  // per sample
 };
@@ -127,6 +132,7 @@ struct CorruptionCell {
   int severity = 0;
   int64_t n = 0, correct = 0;
   double accuracy = 0, error = 0;
+  int64_t non_finite = 0;                // samples with NaN/Inf logits: never counted correct (see AttackCell)
   double seconds = 0;                    // this model's inference time on the cell
   std::vector<uint8_t> correct_mask;     // per sample (sample i = index i of the cell's data)
 };

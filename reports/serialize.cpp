@@ -114,6 +114,7 @@ void context_fields(Io& io, C& c) {
   io("device", c.device);
   io.optional("autocast", c.autocast, std::string("none"));  // absent in reports written before the option existed
   io("threads", c.threads);
+  io.optional("batch_invariant", c.batch_invariant, false);
   io("seed", c.seed);
   io("batch_size", c.batch_size);
   io.optional("command_line", c.command_line, std::string());
@@ -255,6 +256,7 @@ void attack_cell_fields(Io& io, C& c) {
   io.optional("backwards", c.backwards, int64_t{0});
   io.optional("rng", c.rng, std::string("per-sample"));
   io("zero_gradient_fraction", c.zero_gradient_fraction);
+  io.optional("non_finite", c.non_finite, int64_t{0});  // absent in reports before non-finite counting
   io("seconds", c.seconds);
   io.bits("robust_bits", c.robust_mask, c.n);
   io.optional("stages", c.stages, std::vector<AttackStage>{});
@@ -277,6 +279,7 @@ void attack_stage_fields(Io& io, S& s) {
     p("sum_l2", s.sum_l2);
     p("max_l2", s.max_l2);
   });
+  io.optional("non_finite", s.non_finite, int64_t{0});  // absent in reports before non-finite counting
   io.all_bits("robust_bits", s.robust_mask);
 }
 
@@ -317,6 +320,7 @@ void corruption_cell_fields(Io& io, C& c) {
   io("correct", c.correct);
   io("accuracy", c.accuracy);
   io("error", c.error);
+  io.optional("non_finite", c.non_finite, int64_t{0});  // absent in reports before non-finite counting
   io.optional("seconds", c.seconds, 0.0);
   io.bits("correct_bits", c.correct_mask, c.n);
 }

@@ -36,6 +36,7 @@ struct Row {
   std::string expected;  // a substring of the message
   Format format = Format::Error;
   std::string output;    // the path that must not be written (default {out})
+  std::string prefix;    // shell commands run first in the row's shell (a resource limit, a concurrent holder)
 };
 
 std::string substitute(std::string s, const std::string& key, const std::string& value) {
@@ -240,6 +241,16 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
        "--rng original: its draws depend on the batches of the whole run"},
       {"merge: a report that is not a part", "merge --quiet {tmp}/a.json -o {out}", 1, "a.json: not a partial report"},
       {"merge: missing part", "merge --quiet {tmp}/missing.json -o {out}", 1, "missing.json: cannot open"},
+      // Resources: a full disk stands as a file-size limit (the write fails with EFBIG as it would with ENOSPC).
+      {"disk full: the report does not fit (ulimit -f 1)", eval + data, 1, "{out}: write failed (File too large)", Format::Error,
+       "", "ulimit -f 1; "},
+      {"disk full: nothing can be written (ulimit -f 0: the journal's first line)", corruption + " --corruptions brightness --severities 1" + data, 1,
+       "{out}.journal: write failed (File too large)", Format::Error, "", "ulimit -f 0; "},
+      // Another process holds the output's lock (util-linux flock, the same flock(2) lock a questbench run takes).
+      {"two runs writing the same output", "eval --quiet --threads 1 --model {model} --limit 4" + data + " -o {tmp}/shared.json", 1,
+       "-o {tmp}/shared.json: another questbench run is writing this report ({tmp}/shared.json.lock is locked)", Format::Error,
+       "{tmp}/shared.json",
+       "flock {tmp}/shared.json.lock sleep 20 >/dev/null 2>&1 & until [ -e {tmp}/shared.json.lock ]; do sleep 0.05; done; "},
   };
 
   // Every row is its own process: run them four at a time, then check them in order.
@@ -250,7 +261,7 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
     auto expand = [&](const std::string& s) {
       return substitute(substitute(substitute(s, "{out}", out_paths[i]), "{tmp}", tmp), "{model}", model);
     };
-    commands[i] = questbench_binary() + " " + expand(rows[i].args);
+    commands[i] = expand(rows[i].prefix) + questbench_binary() + " " + expand(rows[i].args);
     if (!rows[i].output.empty()) out_paths[i] = expand(rows[i].output);
   }
   for (size_t start = 0; start < rows.size(); start += 4) {
@@ -268,7 +279,8 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
       std::string first = outputs[i].substr(0, outputs[i].find('\n'));
       if (rows[i].output.empty()) first = substitute(first, out_paths[i], "<out>");
       first = substitute(first, tmp, "<tmp>");
-      md << "| " << rows[i].input << " | `questbench " << substitute(args, "|", "\\|") << "` | " << codes[i] << " | `"
+      const std::string prefix = substitute(substitute(rows[i].prefix, "{out}", "<out>"), "{tmp}", "<tmp>");
+      md << "| " << rows[i].input << " | `" << substitute(prefix, "|", "\\|") << "questbench " << substitute(args, "|", "\\|") << "` | " << codes[i] << " | `"
          << substitute(first, "|", "\\|") << "` |\n";
     }
   }
@@ -277,7 +289,7 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
     {
       INFO("row " << i << ": " << row.input);
       const std::string& out = outputs[i];
-      const std::string expected = substitute(row.expected, "{tmp}", tmp);
+      const std::string expected = substitute(substitute(row.expected, "{out}", out_paths[i]), "{tmp}", tmp);
       INFO("command: " << commands[i]);
       INFO("output: " << out);
       CHECK(codes[i] == row.exit_code);

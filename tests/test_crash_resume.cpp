@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <future>
+#include <thread>
 #include <iomanip>
 #include <map>
 #include <random>
@@ -211,8 +213,10 @@ void take_float_values(Json& j, const std::string& path, std::map<std::string, d
 
 // The plan with batch sizes 1, 7, 64 and 1 or 2 threads: every report must equal the first one, but for the
 // values take_float_values takes, which must agree to 1e-5 relative (absolute below 1): a float32 value that
-// moves by a few ulps moves by ~1e-7 relative; 1e-5 is far above that and far below any real change.
+// moves by a few ulps moves by ~1e-7 relative; 1e-5 is far above that and far below any real change. With
+// --batch-invariant in the arguments, those values too must be the same bits.
 void check_same_report_for_batches_and_threads(const std::string& tag, const std::string& args_without_threads) {
+  const bool bit_identical = args_without_threads.find("--batch-invariant") != std::string::npos;
   const auto dir = test::make_temp_dir(tag);
   struct Setting {
     int batch, threads;
@@ -230,6 +234,12 @@ void check_same_report_for_batches_and_threads(const std::string& tag, const std
                               &said) == 0);
     WARN(tag << ": batch size " << s.batch << ", " << s.threads << " threads: " << seconds_since(started) << " s");
     Json report = without_varied_settings(test::comparable_report(dir + "/" + output));
+    if (bit_identical) {
+      // Every value, floats included; JSON numbers are written with 17 significant digits, so equal text is equal bits.
+      if (first.is_null()) first = report;
+      else CHECK(report.dump() == first.dump());
+      continue;
+    }
     std::map<std::string, double> values;
     take_float_values(report, "", values);
     REQUIRE(!values.empty());
@@ -283,4 +293,38 @@ TEST_CASE("a corruption run gives the same report for batch sizes 1 7 64 and 1 o
 
 TEST_CASE("an attack run with AutoAttack gives the same report for batch sizes 1 7 64 and 1 or 2 threads", "[determinism][attacks]") {
   crt::check_same_report_for_batches_and_threads("det_attack", crt::without_threads(crt::attack_args()));
+}
+
+TEST_CASE("with --batch-invariant a corruption run gives the same bits for batch sizes 1 7 64 and 1 or 2 threads",
+          "[determinism][corruptions]") {
+  crt::check_same_report_for_batches_and_threads("det_corruption_invariant",
+                                                 crt::without_threads(crt::corruption_args(96)) + " --batch-invariant");
+}
+
+TEST_CASE("with --batch-invariant an attack run with AutoAttack gives the same bits for batch sizes 1 7 64 and 1 or 2 threads",
+          "[determinism][attacks]") {
+  crt::check_same_report_for_batches_and_threads("det_attack_invariant", crt::without_threads(crt::attack_args()) + " --batch-invariant");
+}
+
+TEST_CASE("a second run writing the same report fails at once and the first finishes untouched", "[crash][corruptions]") {
+  namespace fs = std::filesystem;
+  const auto dir = test::make_temp_dir("two_runs");
+  const std::string out = dir + "/c.json";
+  const std::string command = test::questbench_binary() + " " + crt::corruption_args(480) + " --batch-size 48 -o " + out;
+  std::string first_output;
+  auto first = std::async(std::launch::async, [&] { return test::run_command(command, &first_output); });
+  // The first run holds <out>.lock from before its first batch until its report is written.
+  const auto started = std::chrono::steady_clock::now();
+  while (!fs::exists(out + ".lock") && first.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready)
+    REQUIRE(std::chrono::steady_clock::now() - started < std::chrono::seconds(60));
+  REQUIRE(fs::exists(out + ".lock"));
+  std::string second_output;
+  CHECK(test::run_command(command, &second_output) == 1);
+  CHECK(second_output == "questbench: error: -o " + out + ": another questbench run is writing this report (" + out +
+                             ".lock is locked); wait for it or choose another output\n");
+  INFO(first_output);
+  REQUIRE(first.get() == 0);
+  // The first run's report is whole and nothing is left: no lock, journal or temporary file.
+  CHECK(test::comparable_report(out)["results"].size() == 1);
+  for (const auto& entry : fs::directory_iterator(dir)) CHECK(entry.path().filename().string() == "c.json");
 }

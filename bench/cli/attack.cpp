@@ -86,6 +86,7 @@ void run_attack(const AttackCommandOptions& given) {
   AttackCommandOptions o = given;
   AttackSweepOptions sweep = sweep_options(o);  // everything checked before anything loads
   SplitRun split(o.split, o.common.device, !o.save_adv.empty(), sweep.rng == RngMode::Original);
+  const OutputLock output_lock = split.lock_output(o.output);  // before any work: a second run on this output fails now
   ModelDataRun run(o);
   sweep.plan = run.range;
   sweep.range = split.range(run.range, sweep.batch_size);
@@ -95,7 +96,9 @@ void run_attack(const AttackCommandOptions& given) {
   report.context = run.finish();
   split.describe(report.context, sweep.range, sweep.plan, attack_plan_fingerprint(run.models, *run.dataset, sweep));
   const auto written = split.write(report, o.output, sweep.journal_path, attack_report_to_json, attack_report_from_json, merge_attack_reports);
-  if (!o.common.quiet && written) print_summary(*written, o.output);
+  if (!written) return;
+  if (!o.common.quiet) print_summary(*written, o.output);
+  fail_on_non_finite(*written, o.output);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "common/version.h"
+#include "models/batch_invariant.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -50,6 +51,37 @@ void set_command_line(int argc, char** argv) {
 
 const std::string& command_line() { return command_line_storage(); }
 
+namespace {
+
+template <typename Cell>
+void fail_on_non_finite_cells(const std::vector<Cell>& cells, const std::string& output, const std::function<std::string(const Cell&)>& name) {
+  std::ostringstream listed;
+  int64_t count = 0, samples = 0;
+  for (const auto& c : cells) {
+    if (c.non_finite == 0) continue;
+    if (count < 3) listed << (count ? ", " : "") << name(c) << " (" << c.non_finite << " of " << c.n << ")";
+    ++count;
+    samples += c.non_finite;
+  }
+  if (count == 0) return;
+  if (count > 3) listed << " and " << count - 3 << " more";
+  QB_CHECK(false, samples << " samples gave NaN or Inf logits or gradients, counted neither correct nor robust, in " << count
+                  << " cell(s): " << listed.str() << "; the report was written to " << output);
+}
+
+}  // namespace
+
+void fail_on_non_finite(const CorruptionReport& report, const std::string& output) {
+  fail_on_non_finite_cells<CorruptionCell>(report.cells, output, [](const CorruptionCell& c) {
+    return c.model + " " + c.corruption + " severity " + std::to_string(c.severity);
+  });
+}
+
+void fail_on_non_finite(const AttackReport& report, const std::string& output) {
+  fail_on_non_finite_cells<AttackCell>(report.cells, output,
+                                       [](const AttackCell& c) { return c.model + " " + c.attack + " eps " + c.eps_text; });
+}
+
 void check_output_path(const std::string& path, const std::string& option) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -74,6 +106,9 @@ void add_common_options(CLI::App* command, CommonOptions& o, int64_t default_bat
   command->add_option("--seed", o.seed, "random seed")->capture_default_str();
   command->add_option("--batch-size", o.batch_size, "images per batch")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_flag("--quiet", o.quiet, "no progress output and no summary");
+  command->add_flag("--batch-invariant", o.batch_invariant,
+                    "CPU: run each sample through the model alone (single-threaded kernels, samples in parallel), so that "
+                    "results are the same bits for any --batch-size and --threads");
   command->add_option("--progress", o.progress, "progress on stderr: terminal (a redrawn line), json (JSON lines), none")
       ->capture_default_str();
 }
@@ -192,6 +227,8 @@ CommandRun::CommandRun(const CommonOptions& o, const std::string& autocast_text)
   QB_USAGE_CHECK(o.progress == "terminal" || o.progress == "json" || o.progress == "none",
                  "--progress '" << o.progress << "': valid values are terminal, json, none");
   device = parse_device(o.device);
+  QB_USAGE_CHECK(!o.batch_invariant || device.is_cpu(), "--batch-invariant: only on --device cpu (GPU kernels make no such promise)");
+  set_batch_invariant(o.batch_invariant);
   int wanted = o.threads;
   if (wanted <= 0) wanted = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(wanted);
@@ -203,6 +240,7 @@ CommandRun::CommandRun(const CommonOptions& o, const std::string& autocast_text)
   context.device = o.device;
   context.autocast = autocast_name(autocast);
   context.threads = threads;
+  context.batch_invariant = o.batch_invariant;
   context.seed = o.seed;
   context.batch_size = o.batch_size;
   context.command_line = command_line();

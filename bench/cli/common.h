@@ -27,6 +27,7 @@ struct CommonOptions {
   int64_t batch_size = 0;
   bool quiet = false;
   std::string progress = "terminal";  // terminal | json | none (--quiet: none)
+  bool batch_invariant = false;        // models/batch_invariant.h
 };
 void add_common_options(CLI::App* command, CommonOptions& options, int64_t default_batch_size);
 
@@ -123,6 +124,11 @@ class ModelDataRun : public CommandRun {
 // Checks an output path before anything runs: it must not be an existing folder, device or other non-regular
 // file, and its nearest existing parent must be a folder. Throws Error naming `option` and the path.
 void check_output_path(const std::string& path, const std::string& option = "-o");
+
+// After the report is written: a run with cells whose logits or gradients were NaN/Inf fails (Error, exit 1),
+// naming the cells and their counts, so that a script never takes such a report for a clean result.
+void fail_on_non_finite(const CorruptionReport& report, const std::string& output);
+void fail_on_non_finite(const AttackReport& report, const std::string& output);
 
 // The full command line, recorded in reports.
 void set_command_line(int argc, char** argv);

@@ -143,6 +143,7 @@ void run_corruption(const CorruptionCommandOptions& given) {
   CorruptionSweepOptions sweep = sweep_options(o, pre);  // everything checked before anything loads
   const auto sources = model_sources(o.models);
   SplitRun split(o.split, o.common.device);
+  const OutputLock output_lock = split.lock_output(o.output);  // before any work: a second run on this output fails now
   CommandRun run(o.common, o.models.autocast);
   DatasetOptions clean_options = o.data;
   if (!pre.empty()) {
@@ -173,7 +174,9 @@ void run_corruption(const CorruptionCommandOptions& given) {
   split.describe(report.context, sweep.range, sweep.plan, corruption_plan_fingerprint(models, clean.get(), sweep));
   const auto written = split.write(report, o.output, sweep.journal_path, corruption_report_to_json, corruption_report_from_json,
                                    merge_corruption_reports);
-  if (!o.common.quiet && written) print_summary(*written, written->context, sweep.baseline, o.output);
+  if (!written) return;
+  if (!o.common.quiet) print_summary(*written, written->context, sweep.baseline, o.output);
+  fail_on_non_finite(*written, o.output);
 }
 
 }  // namespace

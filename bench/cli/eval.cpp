@@ -20,6 +20,7 @@ void run_eval(const EvalOptions& given) {
   EvalOptions o = given;
   check_output_path(o.output);
   SplitRun split(o.split, o.common.device);
+  const OutputLock output_lock = split.lock_output(o.output);  // before any work: a second run on this output fails now
   ModelDataRun run(o);
   const auto& dataset = run.dataset;
   const auto& models = run.models;

@@ -7,6 +7,7 @@
 #include <c10/util/Exception.h>
 #include <malloc.h>
 
+#include <csignal>
 #include <cstdio>
 
 int main(int argc, char** argv) {
@@ -14,6 +15,9 @@ int main(int argc, char** argv) {
   // and first-touched pages are expensive on some VMs.
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+  // Over a file-size limit (ulimit -f, a quota-like limit) a write then fails with EFBIG instead of the signal
+  // killing the process, so the run ends with its one-line error and removes its temporary file.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   questbench::set_command_line(argc, argv);
   CLI::App app{"questbench: robustness and adversarial benchmarks for vision transformers (standard vs QUEST attention)"};

@@ -6,6 +6,7 @@
 #include "reports/format.h"
 
 #include <cstdio>
+#include <functional>
 
 namespace questbench {
 namespace {
@@ -38,15 +39,22 @@ void run_merge(const MergeOptions& o) {
     QB_CHECK(schema.empty() || s == schema, path << ": a " << s << " report, " << o.inputs[0] << " is a " << schema << " report");
     schema = s;
   }
+  std::function<void()> check_finite = [] {};
   std::string merged;
-  if (schema == "questbench.eval")
+  if (schema == "questbench.eval") {
     merged = eval_report_to_json(merge_texts(texts, o.inputs, eval_report_from_json, merge_eval_reports));
-  else if (schema == "questbench.attack")
-    merged = attack_report_to_json(merge_texts(texts, o.inputs, attack_report_from_json, merge_attack_reports));
-  else
-    merged = corruption_report_to_json(merge_texts(texts, o.inputs, corruption_report_from_json, merge_corruption_reports));
+  } else if (schema == "questbench.attack") {
+    auto report = merge_texts(texts, o.inputs, attack_report_from_json, merge_attack_reports);
+    merged = attack_report_to_json(report);
+    check_finite = [report, &o] { fail_on_non_finite(report, o.output); };
+  } else {
+    auto report = merge_texts(texts, o.inputs, corruption_report_from_json, merge_corruption_reports);
+    merged = corruption_report_to_json(report);
+    check_finite = [report, &o] { fail_on_non_finite(report, o.output); };
+  }
   write_report(o.output, merged);
   if (!o.common.quiet) std::printf("merged %zu parts: %s\n", o.inputs.size(), o.output.c_str());
+  check_finite();  // the parts' NaN/Inf cells fail the merged run as they failed the parts
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "bench/cli/common.h"
 #include "bench/distributed.h"
+#include "common/files.h"
 #include "reports/format.h"
 
 #include <CLI/CLI.hpp>
@@ -34,6 +35,8 @@ class SplitRun {
   bool split() const { return part_.count > 1 || shard_given_; }
   bool distributed() const { return group_ != nullptr; }
   bool writes_report() const { return !group_ || group_->rank() == 0; }
+  // The lock on the report this process writes (none on the ranks that do not write it): see OutputLock.
+  OutputLock lock_output(const std::string& output) const { return writes_report() ? OutputLock(output) : OutputLock(); }
   // This process's samples of the plan.
   SampleRange range(const SampleRange& plan, int64_t batch_size) const;
   // The journal of this part: <output>.journal, or <output>.rank-R-of-N.journal for a rank.
