@@ -160,8 +160,8 @@ void validate_toy_settings(const ToySettings& s) {
   QB_USAGE_CHECK(s.test_samples > 0, "--test-samples " << s.test_samples << ": must be positive");
   QB_USAGE_CHECK(s.embed_dims > 0 && s.head_dims > 0, "--embed-dims/--head-dims: must be positive");
   QB_USAGE_CHECK(s.probe_samples > 0, "--probe-samples " << s.probe_samples << ": must be positive");
-  QB_USAGE_CHECK(std::isfinite(s.success_accuracy) && s.success_accuracy > 0 && s.success_accuracy <= 1,
-                 "--success-accuracy " << s.success_accuracy << ": must be in (0, 1]");
+  QB_USAGE_CHECK(std::isfinite(s.success_fraction) && s.success_fraction > 0 && s.success_fraction <= 1,
+                 "--success-fraction " << s.success_fraction << ": must be in (0, 1]");
 }
 
 ToyDataSets make_toy_data_sets(const ToySettings& s, int64_t seed_index) {
@@ -187,7 +187,7 @@ ToyDataSets make_toy_data_sets(const ToySettings& s, int64_t seed_index) {
 }
 
 ToyRun train_toy_run(const ToySettings& s, const ToyDataSets& data, AttentionKind kind, double learning_rate,
-                     double weight_decay, int64_t seed_index) {
+                     double weight_decay, int64_t seed_index, double success_threshold) {
   const auto started = std::chrono::steady_clock::now();
   torch::AutoGradMode grad_mode(true);
   ToyRun run;
@@ -231,7 +231,7 @@ ToyRun train_toy_run(const ToySettings& s, const ToyDataSets& data, AttentionKin
   if (!run.diverged) {
     run.unbiased_accuracy = toy_accuracy(model, data.test_unbiased);
     run.biased_accuracy = toy_accuracy(model, data.test_biased);
-    run.success = run.unbiased_accuracy >= s.success_accuracy;
+    run.success = run.unbiased_accuracy >= success_threshold;
   }
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return run;
@@ -256,6 +256,7 @@ ToyReport run_toy_experiment(const ToySettings& s, Reporter& reporter) {
   std::vector<ToyDataSets> data;
   for (int64_t seed = 0; seed < s.seeds; ++seed) data.push_back(make_toy_data_sets(s, seed));
   report.reference_unbiased_accuracy = toy_reference_accuracy(s, data.front().test_unbiased);
+  report.success_threshold = s.success_fraction * report.reference_unbiased_accuracy;
 
   // Workers take the next job from a shared counter (runs differ in cost); each run's operations execute on
   // its worker's thread only, so the results do not depend on how many workers there are.
@@ -269,7 +270,8 @@ ToyReport run_toy_experiment(const ToySettings& s, Reporter& reporter) {
     for (int64_t w = begin; w < end; ++w) {
       for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
         const auto& job = jobs[j];
-        report.runs[j] = train_toy_run(s, data[job.seed_index], job.kind, job.lr, job.wd, job.seed_index);
+        report.runs[j] = train_toy_run(s, data[job.seed_index], job.kind, job.lr, job.wd, job.seed_index,
+                                       report.success_threshold);
         std::lock_guard<std::mutex> lock(progress_mutex);
         ProgressUpdate u;
         u.stage = "toy";

@@ -80,8 +80,9 @@ struct ToyDataSets {
   ToyData train, test_unbiased, test_biased, probe_unbiased, probe_biased;
 };
 ToyDataSets make_toy_data_sets(const ToySettings& settings, int64_t seed_index);
+// success_threshold: the unbiased test accuracy that counts as solved.
 ToyRun train_toy_run(const ToySettings& settings, const ToyDataSets& data, AttentionKind kind, double learning_rate,
-                     double weight_decay, int64_t seed_index);
+                     double weight_decay, int64_t seed_index, double success_threshold);
 
 // The whole grid; the report's context is left for the caller.
 ToyReport run_toy_experiment(const ToySettings& settings, Reporter& reporter);

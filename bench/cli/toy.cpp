@@ -63,7 +63,8 @@ void add_toy_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--embed-dims", s.embed_dims, "width of the per-token embedding")->capture_default_str();
   cmd->add_option("--head-dims", s.head_dims, "query/key dimensions")->capture_default_str();
   cmd->add_option("--probe-samples", s.probe_samples, "test samples of each kind the key norms are measured on")->capture_default_str();
-  cmd->add_option("--success-accuracy", s.success_accuracy, "unbiased test accuracy a run must reach to count as solved")->capture_default_str();
+  cmd->add_option("--success-fraction", s.success_fraction,
+                  "a run solves the task at this fraction of the reference rule's unbiased accuracy")->capture_default_str();
   cmd->add_option("-o,--output", o->output, "report JSON")->capture_default_str();
   cmd->add_option("--plot", o->plot, "SVG figure: success rate per variant and key-norm trajectories");
 }
