@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -137,7 +138,10 @@ double toy_reference_accuracy(const ToySettings& s, const ToyData& data) {
 
 void validate_toy_settings(const ToySettings& s) {
   QB_USAGE_CHECK(!s.variants.empty(), "--variants: the grid needs at least one attention variant");
-  for (const auto& v : s.variants) parse_attention_kind(v);
+  const auto& known = attention_kind_names();
+  for (const auto& v : s.variants)
+    QB_USAGE_CHECK(std::find(known.begin(), known.end(), v) != known.end(),
+                   "--variants '" << v << "': unknown attention variant (valid: standard, quest, qknorm, qnorm)");
   QB_USAGE_CHECK(!s.learning_rates.empty(), "--lr: the grid needs at least one learning rate");
   for (double lr : s.learning_rates)
     QB_USAGE_CHECK(std::isfinite(lr) && lr > 0, "--lr " << lr << ": learning rates must be positive and finite");
