@@ -2,6 +2,7 @@
 // rates × weight decays × seeds -> JSON report, a Markdown table on stdout, optionally an SVG figure.
 #include "bench/cli/common.h"
 #include "bench/toy.h"
+#include "common/error.h"
 #include "common/files.h"
 #include "reports/format.h"
 #include "reports/toy_report.h"
@@ -23,6 +24,9 @@ void run_toy(const ToyCommandOptions& options) {
   settings.batch_size = options.common.batch_size;
   // Everything is checked before anything runs, so a bad option leaves no report behind.
   validate_toy_settings(settings);
+  // The models are a few thousand parameters: a GPU would only add transfer latency to every step.
+  QB_USAGE_CHECK(parse_device(options.common.device).is_cpu(),
+                 "--device " << options.common.device << ": questbench toy runs on the CPU only");
   check_output_path(options.output);
   if (!options.plot.empty()) check_output_path(options.plot, "--plot");
 
