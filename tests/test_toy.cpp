@@ -215,3 +215,64 @@ TEST_CASE("toy report reader refuses another report kind and a broken run", "[to
   broken.replace(broken.find("\"key_norm_unbiased\": ["), 22, "\"key_norm_unbiased\": [3.0, ");
   CHECK_THROWS_WITH(toy_report_from_json(broken, "t.json"), Catch::Contains("trajectory lengths differ"));
 }
+
+TEST_CASE("toy report keeps every setting and run field through JSON", "[toy]") {
+  // Each field is written and read by two separate lists (reports/toy_report.cpp): non-default values in every
+  // field show a field one list forgot.
+  ToyReport r;
+  auto& s = r.settings;
+  s.tokens = 5, s.key_dims = 6, s.classes = 3, s.answer_dims = 2, s.answer_std = 2.5, s.bias_norm = 1.5;
+  s.biased_fraction = 0.25, s.train_samples = 111, s.test_samples = 77, s.embed_dims = 9, s.head_dims = 7;
+  s.steps = 33, s.batch_size = 11, s.trajectory_every = 3, s.probe_samples = 13, s.success_fraction = 0.75;
+  s.seed = 42, s.variants = {"qnorm"}, s.learning_rates = {0.5, 0.25}, s.weight_decays = {0.125}, s.seeds = 4;
+  r.reference_unbiased_accuracy = 0.875;
+  r.success_threshold = 0.65625;
+  ToyRun run;
+  run.variant = "qnorm", run.learning_rate = 0.25, run.weight_decay = 0.125, run.seed_index = 3;
+  run.success = true, run.unbiased_accuracy = 0.75, run.biased_accuracy = 0.5, run.final_train_loss = 0.375;
+  run.seconds = 1.5, run.trajectory_steps = {0, 3}, run.key_norm_biased = {1.0, 2.0}, run.key_norm_unbiased = {3.0, 4.0};
+  r.runs = {run};
+  const ToyReport b = toy_report_from_json(toy_report_to_json(r), "t.json");
+  const auto& t = b.settings;
+  CHECK(t.tokens == 5);
+  CHECK(t.key_dims == 6);
+  CHECK(t.classes == 3);
+  CHECK(t.answer_dims == 2);
+  CHECK(t.answer_std == 2.5);
+  CHECK(t.bias_norm == 1.5);
+  CHECK(t.biased_fraction == 0.25);
+  CHECK(t.train_samples == 111);
+  CHECK(t.test_samples == 77);
+  CHECK(t.embed_dims == 9);
+  CHECK(t.head_dims == 7);
+  CHECK(t.steps == 33);
+  CHECK(t.batch_size == 11);
+  CHECK(t.trajectory_every == 3);
+  CHECK(t.probe_samples == 13);
+  CHECK(t.success_fraction == 0.75);
+  CHECK(t.seed == 42);
+  CHECK(t.variants == s.variants);
+  CHECK(t.learning_rates == s.learning_rates);
+  CHECK(t.weight_decays == s.weight_decays);
+  CHECK(t.seeds == 4);
+  CHECK(b.reference_unbiased_accuracy == 0.875);
+  CHECK(b.success_threshold == 0.65625);
+  REQUIRE(b.runs.size() == 1);
+  const auto& u = b.runs[0];
+  CHECK(u.variant == "qnorm");
+  CHECK(u.learning_rate == 0.25);
+  CHECK(u.weight_decay == 0.125);
+  CHECK(u.seed_index == 3);
+  CHECK(u.success);
+  CHECK_FALSE(u.diverged);
+  CHECK(u.unbiased_accuracy == 0.75);
+  CHECK(u.biased_accuracy == 0.5);
+  CHECK(u.final_train_loss == 0.375);
+  CHECK(u.seconds == 1.5);
+  CHECK(u.trajectory_steps == run.trajectory_steps);
+  CHECK(u.key_norm_biased == run.key_norm_biased);
+  CHECK(u.key_norm_unbiased == run.key_norm_unbiased);
+  REQUIRE(b.variants.size() == 1);
+  CHECK(b.variants[0].successes == 1);
+  CHECK(b.variants[0].success_rate == 1.0);
+}
