@@ -241,6 +241,12 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
        "--rng original: its draws depend on the batches of the whole run"},
       {"merge: a report that is not a part", "merge --quiet {tmp}/a.json -o {out}", 1, "a.json: not a partial report"},
       {"merge: missing part", "merge --quiet {tmp}/missing.json -o {out}", 1, "missing.json: cannot open"},
+      {"toy: unknown attention variant", "toy --quiet --variants standard,sdpa -o {out}", 2, "--variants 'sdpa': unknown attention variant"},
+      {"toy: empty grid", "toy --quiet --seeds 0 -o {out}", 2, "--seeds 0: must be positive"},
+      {"toy: no training steps", "toy --quiet --steps 0 -o {out}", 2, "--steps 0: must be positive"},
+      {"toy: non-positive learning rate", "toy --quiet --lr 0.01,0 -o {out}", 2, "--lr 0: learning rates must be positive"},
+      {"toy: NaN learning rate", "toy --quiet --lr nan -o {out}", 2, "--lr nan: learning rates must be positive and finite"},
+      {"toy: NaN weight decay", "toy --quiet --weight-decay nan -o {out}", 2, "--weight-decay nan: weight decays must be non-negative"},
       // Resources: a full disk stands as a file-size limit (the write fails with EFBIG as it would with ENOSPC).
       {"disk full: the report does not fit (ulimit -f 1)", eval + data, 1, "{out}: write failed (File too large)", Format::Error,
        "", "ulimit -f 1; "},

@@ -169,5 +169,6 @@ void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner);  // af
 void add_compare_command(CLI::App& app, CommandRunner& runner);
 void add_export_command(CLI::App& app, CommandRunner& runner);  // export robustbench
 void add_merge_command(CLI::App& app, CommandRunner& runner);   // merge the parts of a --shard run
+void add_toy_command(CLI::App& app, CommandRunner& runner);     // the QUEST paper's toy experiment
 
 }  // namespace questbench

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   questbench::add_compare_command(app, runner);
   questbench::add_export_command(app, runner);
   questbench::add_merge_command(app, runner);
+  questbench::add_toy_command(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
