@@ -1,6 +1,6 @@
 // Timing of the corruptions (for `questbench bench corruptions` and BENCHMARKS.md): ms per image for every
 // corruption and severity on a batch of `batch` copies of one image (or a smooth synthetic image), best of
-// `repeats` runs after a warm-up (which also builds the frost textures), on the spec's device.
+// `repeats` runs after one untimed run per severity (which also builds the frost textures), on the spec's device.
 #pragma once
 
 #include "corruptions/corrupt.h"

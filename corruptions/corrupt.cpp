@@ -59,11 +59,12 @@ std::vector<uint64_t> image_seeds(uint64_t run_seed, int64_t first_index, int64_
 
 namespace {
 
-// Large CPU outputs come from a few reused buffers. A batch-64 224x224 float output is 38.5 MB, above glibc's
-// largest mmap threshold, so a fresh tensor is mapped and first-touched on every call (measured ~1 ms/image on
-// the benchmark VM, more than most corruptions take). Freed outputs go back to the pool (at most kPoolBuffers
-// are kept, then they are freed), so a loop over batches touches its pages once.
-constexpr size_t kPooledBytes = size_t{16} << 20, kPoolBuffers = 3;
+// CPU outputs above glibc's default mmap threshold come from a few reused buffers. A fresh output of that size
+// is mapped (or carved from a heap top that free() trimmed) and first-touched on every call: ~1 ms/image at
+// 224x224 on the benchmark VM, whose page faults are slow, more than most corruptions take; batch 16 (9.6 MB)
+// paid it as well as batch 64 (38.5 MB). Freed outputs go back to the pool (at most kPoolBuffers are kept, then
+// they are freed), so a loop over batches touches its pages once.
+constexpr size_t kPooledBytes = size_t{128} << 10, kPoolBuffers = 3;
 
 struct OutputPool {
   std::mutex mutex;

@@ -1,8 +1,9 @@
 // jpeg_compression (standard, digital): JPEG encode/decode at quality c. A CPU codec step: images are
 // copied to the CPU, coded with libjpeg (IJG quality scaling, 4:2:0, integer DCT, fancy upsampling: Pillow's
 // and OpenCV's defaults, the same bytes as cv::imencode / cv::imdecode), and copied back to their device.
-// On the CPU the 8-bit interleaved images are built and read back directly (one pass each way, images in
-// parallel); otherwise through tensor ops. Both give the same bytes.
+// On the CPU each row is converted to interleaved levels just before libjpeg reads it and back just after it is
+// decoded (images in parallel, one reused codec per thread); otherwise through tensor ops. Both give the same
+// bytes.
 #include "corruptions/levels.h"
 
 #include "common/error.h"
@@ -12,6 +13,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <jpeglib.h>
 #include <string>
 #include <vector>
@@ -32,118 +34,163 @@ void on_jpeg_error(j_common_ptr info) {
   std::longjmp(e->jump, 1);
 }
 
-// One thread's codec state, reused across its images: the compressed bytes' buffer grows once.
-struct JpegCodec {
-  unsigned char* bytes = nullptr;
-  unsigned long capacity = 0;
-  ~JpegCodec() { std::free(bytes); }
+// One thread's codec state, reused across its images: the compress and decompress objects (created once, so
+// their permanent pools and managers are not rebuilt per image), the compressed bytes' buffer (grows once) and
+// the row buffers.
+class JpegCodec {
+ public:
+  JpegCodec() = default;
+  JpegCodec(const JpegCodec&) = delete;
+  JpegCodec& operator=(const JpegCodec&) = delete;
+  ~JpegCodec() {
+    drop_compress();
+    drop_decompress();
+    std::free(bytes_);
+  }
 
-  // rgb: h x w x 3 interleaved 8-bit, replaced by its decoded version. Returns "" or libjpeg's message.
-  std::string round_trip(unsigned char* rgb, int h, int w, int quality) {
-    std::string error = encode(rgb, h, w, quality);
-    return error.empty() ? decode(rgb, h, w) : error;
+  // h x w RGB at `quality`: rows come from fill_row(y, row) (3·w interleaved 8-bit values) and the decoded rows
+  // go to take_row(y, row). Returns "" or libjpeg's message.
+  template <typename Fill, typename Take>
+  std::string round_trip(int h, int w, int quality, Fill&& fill_row, Take&& take_row) {
+    row_.resize(static_cast<size_t>(3 * w));
+    std::string error = encode(h, w, quality, fill_row);
+    return error.empty() ? decode(h, w, take_row) : error;
   }
 
  private:
-  unsigned long size = 0;
+  jpeg_compress_struct c_;
+  jpeg_decompress_struct d_;
+  JpegError c_err_, d_err_;
+  bool have_c_ = false, have_d_ = false;
+  unsigned char* bytes_ = nullptr;
+  unsigned long capacity_ = 0, size_ = 0;
+  std::vector<unsigned char> row_;
 
-  std::string encode(const unsigned char* rgb, int h, int w, int quality) {
-    jpeg_compress_struct c;
-    JpegError err;
-    c.err = jpeg_std_error(&err.mgr);
-    err.mgr.error_exit = on_jpeg_error;
-    unsigned char* buffer = bytes;
-    unsigned long length = capacity;
-    if (setjmp(err.jump)) {
-      jpeg_destroy_compress(&c);
-      return err.message;
+  void drop_compress() {
+    if (have_c_) jpeg_destroy_compress(&c_);
+    have_c_ = false;
+  }
+  void drop_decompress() {
+    if (have_d_) jpeg_destroy_decompress(&d_);
+    have_d_ = false;
+  }
+
+  template <typename Fill>
+  std::string encode(int h, int w, int quality, Fill& fill_row) {
+    if (!have_c_) {
+      c_.err = jpeg_std_error(&c_err_.mgr);
+      c_err_.mgr.error_exit = on_jpeg_error;
+      jpeg_create_compress(&c_);
+      have_c_ = true;
     }
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &buffer, &length);  // grows into a new malloc'ed buffer when ours is too small
-    c.image_width = static_cast<JDIMENSION>(w);
-    c.image_height = static_cast<JDIMENSION>(h);
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, quality, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-      JSAMPROW row = const_cast<unsigned char*>(rgb) + static_cast<size_t>(c.next_scanline) * static_cast<size_t>(3 * w);
-      jpeg_write_scanlines(&c, &row, 1);
+    unsigned char* buffer = bytes_;
+    unsigned long length = capacity_;
+    if (setjmp(c_err_.jump)) {
+      drop_compress();  // a fresh object for the next image
+      return c_err_.message;
     }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    if (buffer != bytes) {  // libjpeg allocated a larger buffer: keep it
-      std::free(bytes);
-      bytes = buffer, capacity = length;
+    jpeg_mem_dest(&c_, &buffer, &length);  // grows into a new malloc'ed buffer when ours is too small
+    c_.image_width = static_cast<JDIMENSION>(w);
+    c_.image_height = static_cast<JDIMENSION>(h);
+    c_.input_components = 3;
+    c_.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c_);
+    jpeg_set_quality(&c_, quality, TRUE);
+    jpeg_start_compress(&c_, TRUE);
+    JSAMPROW row = row_.data();
+    while (c_.next_scanline < c_.image_height) {
+      fill_row(static_cast<int64_t>(c_.next_scanline), row_.data());
+      jpeg_write_scanlines(&c_, &row, 1);
     }
-    size = length;
+    jpeg_finish_compress(&c_);  // the object stays ready for the next image
+    if (buffer != bytes_) {     // libjpeg allocated a larger buffer: keep it
+      std::free(bytes_);
+      bytes_ = buffer, capacity_ = length;
+    }
+    size_ = length;
     return "";
   }
 
-  std::string decode(unsigned char* rgb, int h, int w) {
-    jpeg_decompress_struct d;
-    JpegError err;
-    d.err = jpeg_std_error(&err.mgr);
-    err.mgr.error_exit = on_jpeg_error;
-    if (setjmp(err.jump)) {
-      jpeg_destroy_decompress(&d);
-      return err.message;
+  template <typename Take>
+  std::string decode(int h, int w, Take& take_row) {
+    if (!have_d_) {
+      d_.err = jpeg_std_error(&d_err_.mgr);
+      d_err_.mgr.error_exit = on_jpeg_error;
+      jpeg_create_decompress(&d_);
+      have_d_ = true;
     }
-    jpeg_create_decompress(&d);
-    jpeg_mem_src(&d, bytes, size);
-    jpeg_read_header(&d, TRUE);
-    d.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&d);
-    if (static_cast<int>(d.output_width) != w || static_cast<int>(d.output_height) != h || d.output_components != 3) {
-      jpeg_destroy_decompress(&d);
+    if (setjmp(d_err_.jump)) {
+      drop_decompress();
+      return d_err_.message;
+    }
+    jpeg_mem_src(&d_, bytes_, size_);
+    jpeg_read_header(&d_, TRUE);
+    d_.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&d_);
+    if (static_cast<int>(d_.output_width) != w || static_cast<int>(d_.output_height) != h || d_.output_components != 3) {
+      jpeg_abort_decompress(&d_);
       return "decoded size differs";
     }
-    while (d.output_scanline < d.output_height) {
-      JSAMPROW row = rgb + static_cast<size_t>(d.output_scanline) * static_cast<size_t>(3 * w);
-      jpeg_read_scanlines(&d, &row, 1);
+    JSAMPROW row = row_.data();
+    while (d_.output_scanline < d_.output_height) {
+      const int64_t y = d_.output_scanline;
+      jpeg_read_scanlines(&d_, &row, 1);
+      take_row(y, row_.data());
     }
-    jpeg_finish_decompress(&d);
-    jpeg_destroy_decompress(&d);
+    jpeg_finish_decompress(&d_);
     return "";
   }
 };
 
-void code_one(JpegCodec& codec, unsigned char* rgb, int64_t h, int64_t w, int quality, int64_t index) {
-  const std::string error = codec.round_trip(rgb, static_cast<int>(h), static_cast<int>(w), quality);
-  QB_CHECK(error.empty(), "jpeg: image " << index << ": " << error);
+// One row of planar 8-bit RGB (three rows of n samples) to n interleaved pixels and back.
+QB_WITH_AVX2_CLONE void interleave_rgb_row(const uint8_t* __restrict r, const uint8_t* __restrict g, const uint8_t* __restrict b,
+                                           uint8_t* __restrict row, int64_t n) {
+  for (int64_t p = 0; p < n; ++p) row[3 * p] = r[p], row[3 * p + 1] = g[p], row[3 * p + 2] = b[p];
 }
 
-// Per thread: the codec state and the interleaved buffer, reused across images.
+QB_WITH_AVX2_CLONE void planar_rgb_row(const uint8_t* __restrict row, uint8_t* __restrict r, uint8_t* __restrict g, uint8_t* __restrict b,
+                                       int64_t n) {
+  for (int64_t p = 0; p < n; ++p) r[p] = row[3 * p], g[p] = row[3 * p + 1], b[p] = row[3 * p + 2];
+}
+
+// Per thread: the codec state, reused across images.
 JpegCodec& thread_codec() {
   thread_local JpegCodec codec;
   return codec;
 }
 
-std::vector<unsigned char>& thread_rgb(int64_t plane) {
-  thread_local std::vector<unsigned char> rgb;
-  rgb.resize(static_cast<size_t>(3 * plane));
-  return rgb;
-}
+void check_coded(const std::string& error, int64_t index) { QB_CHECK(error.empty(), "jpeg: image " << index << ": " << error); }
 
-// One image's planar [3, H, W] levels through the codec, in place.
+// One image's planar [3, H, W] levels through the codec, in place (each row interleaved just before libjpeg
+// reads it and split again just after it is decoded: no whole-image interleaved copy).
 void jpeg_levels(uint8_t* levels, int64_t h, int64_t w, int quality) {
   const int64_t plane = h * w;
-  unsigned char* b = thread_rgb(plane).data();
-  corruption::interleave_rgb(levels, b, plane);
-  code_one(thread_codec(), b, h, w, quality, 0);
-  corruption::planar_rgb(b, levels, plane);
+  check_coded(thread_codec().round_trip(
+                  static_cast<int>(h), static_cast<int>(w), quality,
+                  [&](int64_t y, uint8_t* row) { interleave_rgb_row(levels + y * w, levels + plane + y * w, levels + 2 * plane + y * w, row, w); },
+                  [&](int64_t y, const uint8_t* row) { planar_rgb_row(row, levels + y * w, levels + plane + y * w, levels + 2 * plane + y * w, w); }),
+              0);
 }
 
-// One float32 RGB image straight to the interleaved levels round(x·255), through the codec, and back to
-// levels / 255 (what corrupt()'s 8-bit path makes of them: float(k / 255.0), whether quantizing or not).
+// One float32 RGB image straight to interleaved levels round(x·255) a row at a time, through the codec, and
+// back to levels / 255 (what corrupt()'s 8-bit path makes of them: float(k / 255.0), whether quantizing or
+// not), again a row at a time.
 void jpeg_float(const float* in, float* out, int64_t h, int64_t w, int quality) {
   const int64_t plane = h * w;
-  thread_local std::vector<uint8_t> planar;
-  planar.resize(static_cast<size_t>(3 * plane));
-  corruption::unit_to_levels(in, planar.data(), 3 * plane);
-  jpeg_levels(planar.data(), h, w, quality);
-  corruption::levels_to_unit(planar.data(), out, 3 * plane);
+  thread_local std::vector<uint8_t> planar_row;
+  planar_row.resize(static_cast<size_t>(3 * w));
+  uint8_t* r = planar_row.data();
+  check_coded(thread_codec().round_trip(
+                  static_cast<int>(h), static_cast<int>(w), quality,
+                  [&](int64_t y, uint8_t* row) {
+                    for (int64_t c = 0; c < 3; ++c) corruption::unit_to_levels(in + c * plane + y * w, r + c * w, w);
+                    interleave_rgb_row(r, r + w, r + 2 * w, row, w);
+                  },
+                  [&](int64_t y, const uint8_t* row) {
+                    planar_rgb_row(row, r, r + w, r + 2 * w, w);
+                    for (int64_t c = 0; c < 3; ++c) corruption::levels_to_unit(r + c * w, out + c * plane + y * w, w);
+                  }),
+              0);
 }
 
 }  // namespace
@@ -155,9 +202,15 @@ torch::Tensor jpeg_round_trip(const torch::Tensor& x, int quality, bool cpu_kern
   const int64_t n = u8.size(0), h = u8.size(1), w = u8.size(2);
   auto out = torch::empty_like(u8);
   JpegCodec codec;
+  const int64_t row_bytes = 3 * w;
   for (int64_t i = 0; i < n; ++i) {
-    out[i].copy_(u8[i]);
-    code_one(codec, out[i].data_ptr<unsigned char>(), h, w, quality, i);
+    const uint8_t* source = u8[i].data_ptr<uint8_t>();
+    uint8_t* target = out[i].data_ptr<uint8_t>();
+    check_coded(codec.round_trip(
+                    static_cast<int>(h), static_cast<int>(w), quality,
+                    [&](int64_t y, uint8_t* row) { std::memcpy(row, source + y * row_bytes, static_cast<size_t>(row_bytes)); },
+                    [&](int64_t y, const uint8_t* row) { std::memcpy(target + y * row_bytes, row, static_cast<size_t>(row_bytes)); }),
+                i);
   }
   return corruption::div_exact(out.to(x.device()).permute({0, 3, 1, 2}).to(torch::kDouble), 255.0);
 }
