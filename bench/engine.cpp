@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "common/exact_sum.h"
 #include "common/sha256.h"
+#include "reports/calibration.h"
 
 #include <torch/torch.h>
 
@@ -55,6 +56,23 @@ void ProgressMeter::update(const std::string& cell, double fraction, int64_t ima
 
 void ProgressMeter::end() { reporter_.end_stage(stage_); }
 
+void accumulate_calibration(CalibrationData& data, const torch::Tensor& logits, const torch::Tensor& labels) {
+  // float64 from the logits: -ln p(true) as log-softmax stays finite where p(true) underflows to 0.
+  const auto z = logits.to(torch::kCPU).to(torch::kDouble);
+  const auto y = labels.to(torch::kCPU).to(torch::kLong).reshape({-1, 1});
+  const int64_t largest = y.numel() ? y.max().item<int64_t>() : 0;
+  QB_CHECK(largest < z.size(1), "label " << largest << " is outside the model's " << z.size(1) << " classes (0.." << z.size(1) - 1 << ")");
+  const auto log_p = torch::log_softmax(z, 1);
+  const auto p = log_p.exp();
+  const auto confidence = std::get<0>(p.max(1)).contiguous();
+  const auto nll = (-log_p.gather(1, y)).reshape({-1}).contiguous();
+  const auto brier = (p - torch::zeros_like(p).scatter_(1, y, 1.0)).pow(2).sum(1).contiguous();
+  const auto* c = confidence.data_ptr<double>();
+  const auto* l = nll.data_ptr<double>();
+  const auto* b = brier.data_ptr<double>();
+  for (int64_t i = 0; i < confidence.numel(); ++i) add_calibration_sample(data, static_cast<float>(c[i]), l[i], b[i]);
+}
+
 void accumulate_clean(CleanResult& r, const torch::Tensor& logits, const torch::Tensor& labels, int64_t num_classes) {
   auto y = labels.to(logits.device());
   // The labels first: a data set's class count is often inferred from its largest label, so this names the cause.
@@ -87,6 +105,7 @@ void accumulate_clean(CleanResult& r, const torch::Tensor& logits, const torch::
     r.correct += c[i];
   }
   r.n += correct.numel();
+  accumulate_calibration(r.calibration, lf, labels);
 }
 
 void finalize_clean(CleanResult& r) {
