@@ -200,7 +200,11 @@ void calibration_fields(Io& io, D& data, const std::vector<uint8_t>& correct_mas
     io.object("calibration", [&](auto& k) {
       k("nll_sum", data.nll_sum);
       k("brier_sum", data.brier_sum);
-      data.confidence = unpack_floats(k.at("confidences").template get<std::string>(), n);
+      try {
+        data.confidence = unpack_floats(k.at("confidences").template get<std::string>(), n);
+      } catch (const FieldError& e) {
+        throw FieldError(std::string("calibration: ") + e.what());
+      }
       for (size_t i = 0; i < data.confidence.size(); ++i) {
         const float v = data.confidence[i];
         if (!(v >= 0.0f && v <= 1.0f))
