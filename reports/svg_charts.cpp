@@ -361,7 +361,7 @@ std::string reliability_svg(const ReliabilitySpec& s) {
   for (const auto& series : s.series) legend.push_back({series.name, series.colour, "square", false, {}, {}});
   int legend_rows = 1;
   legend_svg(legend, 0, 0, s.width - 20, &legend_rows);
-  const double left = 42, right = 12, top = 26, bottom = 44 + 13.0 * legend_rows;
+  const double left = 42, right = 16, top = 26, bottom = 44 + 13.0 * legend_rows;
   const int height = s.height + 13 * (legend_rows - 1);
   const double pw = s.width - left - right, ph = height - top - bottom;
   auto X = [&](double v) { return left + v * pw; };

@@ -79,7 +79,7 @@ struct ReliabilitySeries {
 struct ReliabilitySpec {
   std::string id, title;
   std::vector<ReliabilitySeries> series;
-  int width = 280, height = 250;
+  int width = 250, height = 240;
 };
 std::string reliability_svg(const ReliabilitySpec& spec);
 
