@@ -86,6 +86,7 @@ void add_batch(CorruptionCell& cell, const torch::Tensor& logits, const torch::T
     cell.correct_mask.push_back(c[i]);
     cell.correct += c[i];
   }
+  accumulate_calibration(cell.calibration, logits, labels);
 }
 
 // Where one cell's images come from: corrupted on the fly from the clean images, or read from its own data set.

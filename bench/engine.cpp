@@ -5,10 +5,13 @@
 #include "common/exact_sum.h"
 #include "common/sha256.h"
 #include "models/batch_invariant.h"
+#include "reports/calibration.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
 
 namespace questbench {
 
@@ -57,6 +60,37 @@ void ProgressMeter::update(const std::string& cell, double fraction, int64_t ima
 
 void ProgressMeter::end() { reporter_.end_stage(stage_); }
 
+void accumulate_calibration(CalibrationData& data, const torch::Tensor& logits, const torch::Tensor& labels) {
+  const auto z = logits.to(torch::kCPU).to(torch::kDouble).contiguous();
+  const auto y = labels.to(torch::kCPU).to(torch::kLong).contiguous();
+  QB_CHECK(z.dim() == 2 && y.numel() == z.size(0), "calibration: " << y.numel() << " labels for logits of shape " << z.sizes());
+  const int64_t rows = z.size(0), classes = z.size(1);
+  const auto* zz = z.data_ptr<double>();
+  const auto* yy = y.data_ptr<int64_t>();
+  std::vector<double> log_p(static_cast<size_t>(classes));
+  // Per sample, in a fixed order (not torch's reductions, whose order may depend on the batch shape), so that
+  // the terms do not depend on batching or threads. -ln p(true) comes from the log-softmax in float64: finite
+  // for finite logits even where p(true) underflows to 0.
+  for (int64_t i = 0; i < rows; ++i) {
+    const double* row = zz + i * classes;
+    const int64_t label = yy[i];
+    QB_CHECK(label >= 0 && label < classes, "label " << label << " is outside the model's " << classes << " classes (0.." << classes - 1 << ")");
+    const double top = *std::max_element(row, row + classes);
+    double sum = 0;
+    for (int64_t k = 0; k < classes; ++k) sum += std::exp(row[k] - top);
+    const double log_sum = std::log(sum);
+    double confidence = 0, brier = 0;
+    for (int64_t k = 0; k < classes; ++k) {
+      log_p[static_cast<size_t>(k)] = row[k] - top - log_sum;
+      const double p = std::exp(log_p[static_cast<size_t>(k)]);
+      confidence = std::max(confidence, p);
+      const double miss = p - (k == label ? 1.0 : 0.0);
+      brier += miss * miss;
+    }
+    add_calibration_sample(data, static_cast<float>(confidence), -log_p[static_cast<size_t>(label)], brier);
+  }
+}
+
 void accumulate_clean(CleanResult& r, const torch::Tensor& logits, const torch::Tensor& labels, int64_t num_classes) {
   auto y = labels.to(logits.device());
   // The labels first: a data set's class count is often inferred from its largest label, so this names the cause.
@@ -89,6 +123,7 @@ void accumulate_clean(CleanResult& r, const torch::Tensor& logits, const torch::
     r.correct += c[i];
   }
   r.n += correct.numel();
+  accumulate_calibration(r.calibration, lf, labels);
 }
 
 void finalize_clean(CleanResult& r) {

@@ -128,6 +128,9 @@ std::vector<CleanResult> clean_pass(const std::vector<Model>& models, const std:
 // One batch of logits into a clean result (the loss summed until finalize_clean).
 void accumulate_clean(CleanResult& result, const torch::Tensor& logits, const torch::Tensor& labels, int64_t num_classes);
 void finalize_clean(CleanResult& result);
+// Per-sample calibration terms of one batch of logits (reports/calibration.h): confidence, -ln p(true) and
+// the Brier term, computed in float64 from the logits.
+void accumulate_calibration(CalibrationData& data, const torch::Tensor& logits, const torch::Tensor& labels);
 // The clean pass without a journal: results of models[which[k]] on `range`; the seconds spent in the models
 // are added to *model_seconds when given.
 std::vector<CleanResult> evaluate_models(const std::vector<Model>& models, const std::function<Batch(int64_t, int64_t)>& read,

@@ -2,6 +2,7 @@
 
 #include "bench/attack_runner.h"
 #include "common/error.h"
+#include "reports/calibration.h"
 #include "reports/corruption_metrics.h"
 
 #include <algorithm>
@@ -165,6 +166,7 @@ CorruptionCell merge_corruption_cells(const std::vector<const CorruptionCell*>& 
   c.n = c.correct = c.non_finite = 0;
   c.seconds = 0;
   c.correct_mask.clear();
+  c.calibration = {};
   for (const auto* p : parts) {
     QB_CHECK(p->model == c.model && p->corruption == c.corruption && p->severity == c.severity,
              "merge: the parts' cells differ (" << p->model << " " << p->corruption << " " << p->severity << " vs " << c.model << " "
@@ -174,6 +176,7 @@ CorruptionCell merge_corruption_cells(const std::vector<const CorruptionCell*>& 
     c.non_finite += p->non_finite;
     c.seconds += p->seconds;
     append(c.correct_mask, p->correct_mask);
+    append_calibration(c.calibration, p->calibration, p == parts[0]);
   }
   c.accuracy = c.n ? static_cast<double>(c.correct) / static_cast<double>(c.n) : 0.0;
   c.error = 1.0 - c.accuracy;
@@ -227,6 +230,7 @@ CleanResult merge_clean_results(const std::vector<const CleanResult*>& parts) {
       r.per_class_correct[k] += p->per_class_correct[k];
     }
     append(r.correct_mask, p->correct_mask);
+    append_calibration(r.calibration, p->calibration, p == parts[0]);
   }
   if (r.n > 0) {
     r.loss = r.loss_sum / static_cast<double>(r.n);

@@ -3,6 +3,8 @@
 #include "reports/serialize.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <sstream>
 
 namespace questbench {
@@ -75,6 +77,38 @@ std::string pack_bits(const std::vector<uint8_t>& bits) {
   for (size_t i = 0; i < bits.size(); ++i)
     if (bits[i]) bytes[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
   return base64_encode(bytes);
+}
+
+std::string pack_floats(const std::vector<float>& values) {
+  std::vector<uint8_t> bytes;
+  bytes.reserve(values.size() * 4);
+  for (float v : values) {
+    uint32_t u = 0;
+    std::memcpy(&u, &v, 4);
+    for (int k = 0; k < 4; ++k) bytes.push_back(static_cast<uint8_t>(u >> (8 * k)));
+  }
+  return base64_encode(bytes);
+}
+
+std::vector<float> unpack_floats(const std::string& packed, int64_t n) {
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = base64_decode(packed);
+  } catch (const FieldError&) {
+    throw FieldError("packed float32 values are not valid base64");
+  }
+  if (static_cast<int64_t>(bytes.size()) != 4 * n) {
+    std::ostringstream message;
+    message << "packed float32 values hold " << bytes.size() / 4.0 << " samples, expected " << n;
+    throw FieldError(message.str());
+  }
+  std::vector<float> values(static_cast<size_t>(n));
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint32_t u = 0;
+    for (int k = 0; k < 4; ++k) u |= static_cast<uint32_t>(bytes[4 * i + k]) << (8 * k);
+    std::memcpy(&values[i], &u, 4);
+  }
+  return values;
 }
 
 std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std::string& what) {

@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "common/seed.h"
+#include "reports/corruption_metrics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -87,7 +88,7 @@ class Builder {
   }
 
   void add(int model, int condition, int report, int64_t n, double reported_accuracy, const std::vector<uint8_t>& mask,
-           const std::string& what) {
+           const std::string& what, const CalibrationData* calibration = nullptr) {
     const auto& in = c_.inputs[report];
     QB_CHECK(static_cast<int64_t>(mask.size()) == n && n == in.dataset.evaluated,
              in.path << ": " << what << " covers " << mask.size() << " samples, the report evaluated " << in.dataset.evaluated);
@@ -102,6 +103,7 @@ class Builder {
              in.path << ": " << what << ": accuracy " << reported_accuracy << " does not match its per-sample bits ("
                      << m.accuracy << ")");
     m.mask = mask;
+    if (calibration) m.calibration = calibration_metrics(*calibration, mask);
     c_.measurements.push_back(std::move(m));
   }
 
@@ -206,11 +208,11 @@ void collect(Comparison& c) {
       const auto& info = in.models[i];
       const int model = b.model_index(info, r);
       const auto& cr = in.clean[i];
-      b.add(model, clean, r, cr.n, cr.accuracy, cr.correct_mask, "model " + info.name + " clean");
+      b.add(model, clean, r, cr.n, cr.accuracy, cr.correct_mask, "model " + info.name + " clean", &cr.calibration);
       for (const auto& cell : in.corruption_cells)
         if (cell.model == info.name)
           b.add(model, b.condition_index(corruption_condition(cell)), r, cell.n, cell.accuracy, cell.correct_mask,
-                "model " + info.name + " " + cell.corruption + " severity " + std::to_string(cell.severity));
+                "model " + info.name + " " + cell.corruption + " severity " + std::to_string(cell.severity), &cell.calibration);
       for (const auto& cell : in.attack_cells)
         if (cell.model == info.name)
           b.add(model, b.condition_index(attack_condition(cell)), r, cell.n, cell.robust_accuracy, cell.robust_mask,
@@ -419,6 +421,7 @@ void compute_corruption_errors(Comparison& c) {
     row.ce.assign(models, kNaN);
     row.relative_ce.assign(models, kNaN);
     row.mean_accuracy.assign(models, kNaN);
+    row.error_auc.assign(models, kNaN);
     std::vector<int> conds;
     for (int cond : conditions_of(c, ConditionKind::Corruption))
       if (c.conditions[cond].name == name) {
@@ -429,11 +432,13 @@ void compute_corruption_errors(Comparison& c) {
       double err = 0, base_err = 0, rel = 0, base_rel = 0, acc = 0;
       int measured = 0, shared = 0;
       bool relative_ok = true;
+      std::vector<std::pair<int, double>> curve;
       for (int cond : conds) {
         const Measurement* mine = primary_measurement(c, static_cast<int>(m), cond);
         if (!mine) continue;
         acc += mine->accuracy;
         ++measured;
+        curve.emplace_back(c.conditions[cond].severity, 1 - mine->accuracy);
         const Measurement* base = primary_measurement(c, c.baseline, cond);
         if (!base) continue;
         ++shared;
@@ -449,10 +454,39 @@ void compute_corruption_errors(Comparison& c) {
         base_rel += (1 - base->accuracy) - (1 - base_clean->accuracy);
       }
       if (measured) row.mean_accuracy[m] = acc / measured;
+      const double auc = error_auc(curve);
+      if (auc >= 0) row.error_auc[m] = auc;
       if (shared && base_err > 0) row.ce[m] = err / base_err;
       if (shared && relative_ok && base_rel > 0) row.relative_ce[m] = rel / base_rel;
     }
     c.corruption_errors.push_back(std::move(row));
+  }
+}
+
+void compute_calibration(Comparison& c) {
+  const auto corruption_conds = conditions_of(c, ConditionKind::Corruption);
+  for (int m = 0; m < static_cast<int>(c.models.size()); ++m) {
+    ModelCalibration mc;
+    if (const Measurement* clean = primary_measurement(c, m, 0)) mc.clean = clean->calibration;
+    double ece = 0, adaptive = 0, nll = 0, brier = 0;
+    for (int cond : corruption_conds) {
+      const Measurement* cell = primary_measurement(c, m, cond);
+      if (!cell || cell->calibration.n == 0) continue;
+      ++mc.corruption_cells;
+      ece += cell->calibration.ece;
+      adaptive += cell->calibration.adaptive_ece;
+      nll += cell->calibration.nll;
+      brier += cell->calibration.brier;
+      add_bins(mc.corrupted_bins, cell->calibration.bins);
+    }
+    if (mc.corruption_cells) {
+      const double k = mc.corruption_cells;
+      mc.mean_ece = ece / k;
+      mc.mean_adaptive_ece = adaptive / k;
+      mc.mean_nll = nll / k;
+      mc.mean_brier = brier / k;
+    }
+    c.calibration.push_back(std::move(mc));
   }
 }
 
@@ -625,6 +659,7 @@ Comparison compare_reports(std::vector<InputReport> inputs, const CompareOptions
   compute_deltas(c);
   check_consistency(c);
   compute_corruption_errors(c);
+  compute_calibration(c);
   build_headline(c);
   return c;
 }

@@ -9,6 +9,7 @@
 // all tests of one (model, baseline) pair.
 #pragma once
 
+#include "reports/calibration.h"
 #include "reports/report.h"
 #include "reports/stats.h"
 
@@ -76,6 +77,7 @@ struct Measurement {
   int64_t n = 0, correct = 0;
   double accuracy = 0;
   std::vector<uint8_t> mask;  // per sample: correct (clean, corruption) or robust (attack)
+  CalibrationMetrics calibration;  // clean and corruption measurements of reports that have it; else n = 0
 };
 
 // A model against the baseline at one condition.
@@ -119,6 +121,19 @@ struct HeadlineRow {
 struct CorruptionErrorRow {
   std::string corruption, group;
   std::vector<double> ce, relative_ce, mean_accuracy;  // per model; NaN when undefined / not measured
+  std::vector<double> error_auc;  // per model: area under error vs severity (reports/corruption_metrics.h); NaN: undefined
+};
+
+// Calibration of one model (reports/calibration.h) from its primary measurements: clean, and over the
+// corruption cells that carry calibration data.
+struct ModelCalibration {
+  CalibrationMetrics clean;  // n = 0: not measured
+  int corruption_cells = 0;  // corruption conditions with calibration data
+  // Unweighted means over those cells (NaN when there are none).
+  double mean_ece = std::numeric_limits<double>::quiet_NaN(), mean_adaptive_ece = std::numeric_limits<double>::quiet_NaN();
+  double mean_nll = std::numeric_limits<double>::quiet_NaN(), mean_brier = std::numeric_limits<double>::quiet_NaN();
+  std::vector<CalibrationBin> corrupted_bins;  // reliability bins pooled over those cells (empty when none)
+  bool any() const { return clean.n > 0 || corruption_cells > 0; }
 };
 
 struct CompareOptions {
@@ -142,6 +157,7 @@ struct Comparison {
   std::vector<Delta> deltas;              // non-baseline model x condition, conditions in order
   std::vector<HeadlineRow> headline;
   std::vector<CorruptionErrorRow> corruption_errors;
+  std::vector<ModelCalibration> calibration;  // per model
   std::vector<std::string> warnings;      // pairing problems, inconsistent inputs: shown first
   bool all_paired = true;                 // every delta is paired
 };

@@ -2,6 +2,8 @@
 
 #include "common/error.h"
 
+#include <algorithm>
+
 namespace questbench {
 
 CorruptionBaseline alexnet_imagenet_baseline() {
@@ -44,6 +46,20 @@ CorruptionBaseline baseline_from_model(const std::string& model, const CleanResu
   return b;
 }
 
+double error_auc(std::vector<std::pair<int, double>> errors_by_severity) {
+  std::sort(errors_by_severity.begin(), errors_by_severity.end());
+  if (errors_by_severity.size() < 2) return -1;
+  const int span = errors_by_severity.back().first - errors_by_severity.front().first;
+  if (span <= 0) return -1;  // one severity listed twice
+  double area = 0;
+  for (size_t i = 1; i < errors_by_severity.size(); ++i) {
+    const auto& [s0, e0] = errors_by_severity[i - 1];
+    const auto& [s1, e1] = errors_by_severity[i];
+    area += (s1 - s0) * (e0 + e1) / 2;
+  }
+  return area / span;
+}
+
 CorruptionModelSummary summarize_corruptions(const std::string& model, const CleanResult& clean,
                                              const std::vector<CorruptionCell>& cells, const CorruptionBaseline* baseline) {
   CorruptionModelSummary out;
@@ -83,6 +99,9 @@ CorruptionModelSummary summarize_corruptions(const std::string& model, const Cle
     }
     s.mean_accuracy /= s.severities;
     s.mean_error = err / s.severities;
+    std::vector<std::pair<int, double>> curve;
+    for (const auto* c : list) curve.emplace_back(c->severity, c->error);
+    s.error_auc = error_auc(curve);
     if (have_base && base > 0) s.ce = err / base;
     if (have_base && clean.n > 0 && baseline->clean_error >= 0 && rel_base > 0) s.relative_ce = rel / rel_base;
     if (s.group == "standard") {

@@ -4,6 +4,9 @@
 //   relative CE_c  = Σ_s (E_{c,s} − E_clean) / Σ_s (E^base_{c,s} − E^base_clean)
 //   mCE, relative mCE: means of CE_c / relative CE_c over the 15 standard corruptions evaluated
 //   mean corruption accuracy (RobustBench `corruptions_acc`): unweighted mean of the standard cells' accuracies
+//   error AUC_c    area under E_{c,s} over the severities s evaluated (ascending), trapezoid rule, divided by the
+//                  severity span: for s = 1..5, (1/4) * sum_{s=2..5} (E_{c,s-1} + E_{c,s}) / 2, Hendrycks'
+//                  `auc` in the ImageNet-C code; undefined (-1) for fewer than two severities
 // The 4 extras get the same numbers separately. CE is undefined (-1) without a baseline or where the baseline's
 // denominator is 0 (relative CE also where it is negative: a baseline that does not degrade).
 #pragma once
@@ -26,6 +29,10 @@ struct CorruptionBaseline {
 
 // The published AlexNet ImageNet-C errors (released ImageNet-C JPEGs, torchvision AlexNet; clean error 0.4348).
 CorruptionBaseline alexnet_imagenet_baseline();
+
+// The area under the error-vs-severity curve of (severity, error) points in any order (see above); -1 when
+// fewer than two distinct severities.
+double error_auc(std::vector<std::pair<int, double>> errors_by_severity);
 
 // A baseline from one evaluated model's cells (its clean result may be empty: n = 0).
 CorruptionBaseline baseline_from_model(const std::string& model, const CleanResult& clean, const std::vector<CorruptionCell>& cells);

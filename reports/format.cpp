@@ -235,10 +235,26 @@ std::string comparison_summary_to_json(const Comparison& c) {
     for (size_t m = 0; m < c.models.size(); ++m)
       per[c.models[m].display] = {{"ce", nan_as_null(row.ce[m])},
                                   {"relative_ce", nan_as_null(row.relative_ce[m])},
-                                  {"mean_accuracy", nan_as_null(row.mean_accuracy[m])}};
+                                  {"mean_accuracy", nan_as_null(row.mean_accuracy[m])},
+                                  {"error_auc", nan_as_null(row.error_auc[m])}};
     ce.push_back({{"corruption", row.corruption}, {"group", row.group}, {"models", std::move(per)}});
   }
   j["corruption_errors"] = std::move(ce);
+  Json calibration = Json::object();
+  for (size_t m = 0; m < c.models.size() && m < c.calibration.size(); ++m) {
+    const auto& k = c.calibration[m];
+    if (!k.any()) continue;
+    Json entry;
+    entry["clean"] = k.clean.n ? Json{{"n", k.clean.n}, {"ece", k.clean.ece}, {"adaptive_ece", k.clean.adaptive_ece},
+                                      {"nll", k.clean.nll}, {"brier", k.clean.brier}}
+                               : Json(nullptr);
+    entry["corrupted"] = k.corruption_cells ? Json{{"cells", k.corruption_cells}, {"mean_ece", k.mean_ece},
+                                                   {"mean_adaptive_ece", k.mean_adaptive_ece}, {"mean_nll", k.mean_nll},
+                                                   {"mean_brier", k.mean_brier}}
+                                            : Json(nullptr);
+    calibration[c.models[m].display] = std::move(entry);
+  }
+  j["calibration"] = std::move(calibration);
   Json deltas = Json::array();
   for (const auto& d : c.deltas)
     deltas.push_back({{"model", c.models[d.model].display},

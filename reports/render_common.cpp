@@ -188,4 +188,63 @@ std::string input_settings(const InputReport& in) {
   return "clean evaluation";
 }
 
+TextTable calibration_summary_table(const Comparison& c) {
+  TextTable t;
+  t.header = {"model", "cells", "ECE", "adaptive ECE", "NLL (nats)", "Brier"};
+  for (size_t m = 0; m < c.models.size() && m < c.calibration.size(); ++m) {
+    const auto& k = c.calibration[m];
+    if (k.clean.n > 0)
+      t.rows.push_back({model_title(c, static_cast<int>(m)), "clean (n = " + thousands(k.clean.n) + ")", percent(k.clean.ece),
+                        percent(k.clean.adaptive_ece), fixed(k.clean.nll, 3), fixed(k.clean.brier, 4)});
+    if (k.corruption_cells > 0)
+      t.rows.push_back({model_title(c, static_cast<int>(m)), "mean over " + std::to_string(k.corruption_cells) + " corruption cells",
+                        percent(k.mean_ece), percent(k.mean_adaptive_ece), fixed(k.mean_nll, 3), fixed(k.mean_brier, 4)});
+  }
+  return t;
+}
+
+TextTable calibration_cells_table(const Comparison& c) {
+  TextTable t;
+  t.header = {"corruption", "severity"};
+  for (size_t m = 0; m < c.models.size(); ++m)
+    for (const char* metric : {"ECE", "aECE", "NLL", "Brier"}) t.header.push_back(std::string(metric) + " " + c.models[m].display);
+  for (const auto& name : corruption_names(c))
+    for (int s : corruption_severities(c)) {
+      const int cond = corruption_condition_index(c, name, s);
+      if (cond < 0) continue;
+      std::vector<std::string> row{name, std::to_string(s)};
+      bool any = false;
+      for (size_t m = 0; m < c.models.size(); ++m) {
+        const Measurement* p = primary_measurement(c, static_cast<int>(m), cond);
+        if (p && p->calibration.n > 0) {
+          any = true;
+          row.push_back(percent(p->calibration.ece));
+          row.push_back(percent(p->calibration.adaptive_ece));
+          row.push_back(fixed(p->calibration.nll, 3));
+          row.push_back(fixed(p->calibration.brier, 4));
+        } else {
+          row.insert(row.end(), 4, "—");
+        }
+      }
+      if (any) t.rows.push_back(std::move(row));
+    }
+  return t;
+}
+
+TextTable error_auc_table(const Comparison& c) {
+  TextTable t;
+  t.header = {"corruption", "group"};
+  for (size_t m = 0; m < c.models.size(); ++m) t.header.push_back("error AUC " + c.models[m].display);
+  for (const auto& row : c.corruption_errors) {
+    std::vector<std::string> r{row.corruption, row.group};
+    bool any = false;
+    for (double v : row.error_auc) {
+      any = any || !std::isnan(v);
+      r.push_back(percent(v));
+    }
+    if (any) t.rows.push_back(std::move(r));
+  }
+  return t;
+}
+
 }  // namespace questbench

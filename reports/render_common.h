@@ -35,6 +35,20 @@ int corruption_condition_index(const Comparison& c, const std::string& corruptio
 // "fashion-mnist (test split), first 1,000 of 10,000 samples": the data without machine paths.
 std::string data_summary(const DatasetInfo& d);
 
+// A table as text cells, rendered by each renderer in its own markup.
+struct TextTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  bool empty() const { return rows.empty(); }
+};
+// Calibration (reports/calibration.h) per model: clean, and the mean over the corruption cells; no rows when
+// no input carries calibration data.
+TextTable calibration_summary_table(const Comparison& c);
+// Per corruption and severity, each model's ECE, adaptive ECE, NLL and Brier score.
+TextTable calibration_cells_table(const Comparison& c);
+// Per corruption, each model's area under the error-vs-severity curve (reports/corruption_metrics.h).
+TextTable error_auc_table(const Comparison& c);
+
 // Short text for a report's settings (attack list and eps, or corruption configuration).
 std::string input_settings(const InputReport& in);
 

@@ -39,6 +39,7 @@ rect.missing{fill:#f2f2f2;stroke:#fff}
 .methods{color:#333;max-width:1100px}.small{font-size:12px;color:#555}code{font-size:12px}
 dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:1px 12px;font-size:13px;margin:4px 0 12px}
 dl.prov dt{color:#555}dl.prov dd{margin:0;word-break:break-all}
+details summary{cursor:pointer;font-size:13px;margin:6px 0}
 #qb-render-check{display:none}
 )css";
 
@@ -221,6 +222,18 @@ void severity_charts(std::ostringstream& o, const Comparison& c) {
   o << "</div>";
 }
 
+void text_table(std::ostringstream& o, const TextTable& t) {
+  o << "<table><thead><tr>";
+  for (const auto& h : t.header) o << "<th>" << esc(h) << "</th>";
+  o << "</tr></thead><tbody>";
+  for (const auto& row : t.rows) {
+    o << "<tr>";
+    for (const auto& cell : row) o << "<td>" << esc(cell) << "</td>";
+    o << "</tr>";
+  }
+  o << "</tbody></table>";
+}
+
 void ce_and_heatmaps(std::ostringstream& o, const Comparison& c) {
   if (c.corruption_errors.empty()) return;
   const std::string base = c.models[c.baseline].display;
@@ -274,6 +287,51 @@ void ce_and_heatmaps(std::ostringstream& o, const Comparison& c) {
     o << heatmap_svg(h);
   }
   o << "</div>";
+  const auto auc = error_auc_table(c);
+  if (!auc.empty()) {
+    o << "<p class=\"small\">Area under the error-vs-severity curve per corruption (trapezoid rule over the severities, "
+         "divided by their span; Hendrycks' <code>auc</code>):</p>";
+    text_table(o, auc);
+  }
+}
+
+ReliabilitySeries reliability_series(const std::string& name, const std::string& colour, const std::vector<CalibrationBin>& bins) {
+  ReliabilitySeries s;
+  s.name = name;
+  s.colour = colour;
+  for (const auto& b : bins) {
+    s.count.push_back(b.count);
+    s.accuracy.push_back(b.accuracy());
+    s.mean_confidence.push_back(b.mean_confidence());
+  }
+  return s;
+}
+
+void calibration(std::ostringstream& o, const Comparison& c) {
+  const auto summary = calibration_summary_table(c);
+  if (summary.empty()) return;
+  o << "<h2>Calibration</h2><p class=\"small\">ECE: 15 equal-width confidence bins; adaptive ECE: 15 equal-mass bins; NLL: "
+       "mean −ln p(true class); Brier: mean Σ<sub>k</sub> (p<sub>k</sub> − 1[k = y])² (multi-class, 0..2). Lower is better "
+       "for all four.</p>";
+  text_table(o, summary);
+  o << "<h3>Reliability diagrams (clean vs all corruption cells pooled)</h3><div class=\"multiples\">";
+  for (size_t m = 0; m < c.models.size() && m < c.calibration.size(); ++m) {
+    const auto& k = c.calibration[m];
+    if (!k.any()) continue;
+    ReliabilitySpec spec;
+    spec.id = "reliability-" + slug(c.models[m].display);
+    spec.title = c.models[m].display;
+    if (k.clean.n > 0) spec.series.push_back(reliability_series("clean", series_colour(0), k.clean.bins));
+    if (k.corruption_cells > 0) spec.series.push_back(reliability_series("corrupted", series_colour(1), k.corrupted_bins));
+    o << reliability_svg(spec);
+  }
+  o << "</div>";
+  const auto cells = calibration_cells_table(c);
+  if (!cells.empty()) {
+    o << "<details><summary>Calibration per corruption and severity (aECE: adaptive ECE)</summary>";
+    text_table(o, cells);
+    o << "</details>";
+  }
 }
 
 void statistics(std::ostringstream& o, const Comparison& c) {
@@ -405,6 +463,7 @@ std::string render_html(const Comparison& c) {
   eps_charts(o, c);
   ce_and_heatmaps(o, c);
   severity_charts(o, c);
+  calibration(o, c);
   statistics(o, c);
   sanity(o, c);
   provenance(o, c);

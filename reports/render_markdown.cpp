@@ -142,6 +142,20 @@ void corruption_tables(std::ostringstream& out, const Comparison& c) {
     rows.push_back(r);
   }
   out << table(header, rows, "ll") << "\n";
+  const auto auc = error_auc_table(c);
+  if (!auc.empty())
+    out << "Area under the error-vs-severity curve (trapezoid rule over the severities, divided by their span):\n\n"
+        << table(auc.header, auc.rows, "ll") << "\n";
+}
+
+void calibration(std::ostringstream& out, const Comparison& c) {
+  const auto summary = calibration_summary_table(c);
+  if (summary.empty()) return;
+  out << "## Calibration\n\nECE: 15 equal-width confidence bins; adaptive ECE: 15 equal-mass bins; NLL: mean −ln p(true "
+         "class); Brier: mean Σ_k (p_k − 1[k = y])² (multi-class, 0..2). Lower is better for all four.\n\n"
+      << table(summary.header, summary.rows, "ll") << "\n";
+  const auto cells = calibration_cells_table(c);
+  if (!cells.empty()) out << "Per corruption and severity (aECE: adaptive ECE):\n\n" << table(cells.header, cells.rows) << "\n";
 }
 
 void attack_table(std::ostringstream& out, const Comparison& c) {
@@ -268,6 +282,7 @@ std::string render_markdown(const Comparison& c) {
       << " % interval; * = significant after Holm–Bonferroni (α = " << fixed(c.options.alpha, 2)
       << "). Details in Statistics.\n\n";
   corruption_tables(out, c);
+  calibration(out, c);
   attack_table(out, c);
   statistics(out, c);
   sanity(out, c);

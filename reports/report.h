@@ -44,6 +44,16 @@ struct DatasetInfo {
   std::vector<std::string> class_names;
 };
 
+// What calibration metrics (reports/calibration.h) are computed from, kept per sample so that a split run's
+// parts join exactly: the confidences are concatenated, the sums add (each term on the exact_sum_term grid of
+// common/exact_sum.h). Empty (no confidences) in reports written before calibration was measured.
+struct CalibrationData {
+  std::vector<float> confidence;      // per sample: the largest softmax probability
+  double nll_sum = 0;                 // sum of -ln p(true class), nats
+  double brier_sum = 0;               // sum of sum_k (p_k - [k = true class])^2
+  bool empty() const { return confidence.empty(); }
+};
+
 // Clean accuracy of one model on the evaluated samples (sample i = dataset index i).
 struct CleanResult {
   int64_t n = 0, correct = 0;
@@ -51,6 +61,7 @@ struct CleanResult {
   double loss_sum = 0;  // summed per-sample cross-entropy, each term on the exact_sum_term grid (common/exact_sum.h)
   std::vector<int64_t> per_class_n, per_class_correct;
   std::vector<uint8_t> correct_mask;  // per sample 0/1, stored bit-packed in JSON
+  CalibrationData calibration;        // per sample, parallel to correct_mask (empty: not measured)
 };
 
 struct EvalReport {
@@ -135,6 +146,7 @@ struct CorruptionCell {
   int64_t non_finite = 0;                // samples with NaN/Inf logits: never counted correct (see AttackCell)
   double seconds = 0;                    // this model's inference time on the cell
   std::vector<uint8_t> correct_mask;     // per sample (sample i = index i of the cell's data)
+  CalibrationData calibration;           // per sample, parallel to correct_mask (empty: not measured)
 };
 
 // Per model and corruption: error summed over severities and normalized by the baseline.
@@ -143,6 +155,9 @@ struct CorruptionSummary {
   int severities = 0;                   // severities evaluated
   double mean_accuracy = 0, mean_error = 0;
   double ce = -1, relative_ce = -1;     // < 0: undefined (no baseline, or baseline error 0)
+  // Area under the error-vs-severity curve (trapezoid rule over the severities evaluated, divided by the
+  // severity span: Hendrycks' `auc` for severities 1..5); < 0: undefined (fewer than two severities).
+  double error_auc = -1;
 };
 
 struct CorruptionModelSummary {

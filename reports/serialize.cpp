@@ -4,8 +4,10 @@
 // type), which the readers in format.cpp turn into one line naming the file.
 #include "reports/serialize.h"
 
+#include "reports/calibration.h"
 #include "reports/format.h"
 
+#include <cmath>
 #include <type_traits>
 #include <algorithm>
 
@@ -189,6 +191,49 @@ void diagnostics_fields(Io& io, D& d) {
   io("block_out_std", d.block_out_std);
 }
 
+// The "calibration" block of a clean result or a corruption cell (optional: absent in older reports and where
+// nothing was measured). The metrics and the reliability bins are written for readers of the file and
+// recomputed from the per-sample confidences and sums when read.
+template <class Io, class D>
+void calibration_fields(Io& io, D& data, const std::vector<uint8_t>& correct_mask, int64_t n) {
+  if constexpr (Io::reading) {
+    if (!io.has("calibration")) return;
+    io.object("calibration", [&](auto& k) {
+      k("nll_sum", data.nll_sum);
+      k("brier_sum", data.brier_sum);
+      try {
+        data.confidence = unpack_floats(k.at("confidences").template get<std::string>(), n);
+      } catch (const FieldError& e) {
+        throw FieldError(std::string("calibration: ") + e.what());
+      }
+      for (size_t i = 0; i < data.confidence.size(); ++i) {
+        const float v = data.confidence[i];
+        if (!(v >= 0.0f && v <= 1.0f))
+          throw FieldError("calibration: confidence of sample " + std::to_string(i) + " is not in [0, 1]");
+      }
+      if (!std::isfinite(data.nll_sum) || data.nll_sum < 0 || !std::isfinite(data.brier_sum) || data.brier_sum < 0 ||
+          data.brier_sum > 2.0 * static_cast<double>(n))
+        throw FieldError("calibration: nll_sum or brier_sum out of range");
+    });
+  } else {
+    if (data.empty()) return;
+    const auto m = calibration_metrics(data, correct_mask);
+    io.object("calibration", [&](auto& k) {
+      k.set("ece", m.ece);
+      k.set("adaptive_ece", m.adaptive_ece);
+      k.set("nll", m.nll);
+      k.set("brier", m.brier);
+      k("nll_sum", data.nll_sum);
+      k("brier_sum", data.brier_sum);
+      Json bins = Json::array();
+      for (const auto& b : m.bins)
+        bins.push_back({{"count", b.count}, {"correct", b.correct}, {"mean_confidence", b.mean_confidence()}, {"accuracy", b.accuracy()}});
+      k.set("bins", std::move(bins));
+      k.set("confidences", pack_floats(data.confidence));
+    });
+  }
+}
+
 template <class Io, class C>
 void clean_fields(Io& io, C& c) {
   io("n", c.n);
@@ -217,6 +262,7 @@ void clean_fields(Io& io, C& c) {
     io.set("per_class", std::move(per_class));
   }
   io.bits("correct_bits", c.correct_mask, c.n);
+  calibration_fields(io, c.calibration, c.correct_mask, c.n);
 }
 
 template <class Io, class C>
@@ -323,6 +369,7 @@ void corruption_cell_fields(Io& io, C& c) {
   io.optional("non_finite", c.non_finite, int64_t{0});  // absent in reports before non-finite counting
   io.optional("seconds", c.seconds, 0.0);
   io.bits("correct_bits", c.correct_mask, c.n);
+  calibration_fields(io, c.calibration, c.correct_mask, c.n);
 }
 
 template <class Io, class E>
@@ -347,6 +394,12 @@ void corruption_entry_fields(Io& io, E& e) {
   io("mean_error", s.mean_error);
   io.nullable("ce", s.ce);
   io.nullable("relative_ce", s.relative_ce);
+  // Absent in reports written before it: undefined.
+  if constexpr (Io::reading) {
+    s.error_auc = io.has("error_auc") && !io.at("error_auc").is_null() ? io.at("error_auc").template get<double>() : -1.0;
+  } else {
+    io.nullable("error_auc", s.error_auc);
+  }
 }
 
 template <class Io, class S>

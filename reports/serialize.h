@@ -32,6 +32,9 @@ struct FieldError : Error {
 std::vector<uint8_t> decode_bits(const std::string& packed);
 // Checks that decoded bits cover n samples (the same byte count pack_bits writes) and drops the padding.
 void fit_bits(std::vector<uint8_t>& bits, int64_t n);
+// Per-sample float32 values: base64 of their little-endian bytes, 4 per sample. Unpacking checks the count.
+std::string pack_floats(const std::vector<float>& values);
+std::vector<float> unpack_floats(const std::string& packed, int64_t n);
 
 void to_json(Json& j, const RunContext& c);
 void from_json(const Json& j, RunContext& c);

@@ -356,4 +356,55 @@ std::string forest_svg(const ForestSpec& s) {
   return o.str();
 }
 
+std::string reliability_svg(const ReliabilitySpec& s) {
+  std::vector<ChartSeries> legend;
+  for (const auto& series : s.series) legend.push_back({series.name, series.colour, "square", false, {}, {}});
+  int legend_rows = 1;
+  legend_svg(legend, 0, 0, s.width - 20, &legend_rows);
+  const double left = 42, right = 16, top = 26, bottom = 44 + 13.0 * legend_rows;
+  const int height = s.height + 13 * (legend_rows - 1);
+  const double pw = s.width - left - right, ph = height - top - bottom;
+  auto X = [&](double v) { return left + v * pw; };
+  auto Y = [&](double v) { return top + (1 - v) * ph; };
+  size_t bins = 0;
+  for (const auto& series : s.series) bins = std::max(bins, series.count.size());
+  std::ostringstream o;
+  o << open_svg(s.id, s.title, s.width, height);
+  for (double t : nice_ticks(0, 100, 6)) {
+    o << "<line class=\"gridline\" x1=\"" << num(left) << "\" y1=\"" << num(Y(t / 100)) << "\" x2=\"" << num(left + pw) << "\" y2=\""
+      << num(Y(t / 100)) << "\"/><text class=\"tick\" x=\"" << num(left - 4) << "\" y=\"" << num(Y(t / 100) + 3)
+      << "\" text-anchor=\"end\">" << tick_text(t) << "</text><text class=\"tick\" x=\"" << num(X(t / 100)) << "\" y=\""
+      << num(top + ph + 12) << "\" text-anchor=\"middle\">" << tick_text(t) << "</text>";
+  }
+  o << "<rect class=\"frame\" x=\"" << num(left) << "\" y=\"" << num(top) << "\" width=\"" << num(pw) << "\" height=\"" << num(ph) << "\"/>";
+  const double bin_w = bins ? 1.0 / static_cast<double>(bins) : 1.0;
+  const double bar_w = bin_w * 0.9 / std::max<size_t>(1, s.series.size());
+  for (size_t k = 0; k < s.series.size(); ++k) {
+    const auto& series = s.series[k];
+    for (size_t b = 0; b < series.count.size() && b < series.accuracy.size(); ++b) {
+      if (series.count[b] == 0) continue;
+      const double x0 = b * bin_w + bin_w * 0.05 + k * bar_w;
+      const double acc = series.accuracy[b];
+      const double h = std::max(0.5, Y(0) - Y(acc));
+      std::ostringstream tip;
+      tip << series.name << ", confidence " << tick_text(100.0 * b * bin_w) << "–" << tick_text(100.0 * (b + 1) * bin_w)
+          << " %: accuracy " << tick_text(100 * acc) << " %, mean confidence "
+          << tick_text(100 * (b < series.mean_confidence.size() ? series.mean_confidence[b] : 0)) << " %, n = " << series.count[b];
+      o << "<rect class=\"mark\" x=\"" << num(X(x0)) << "\" y=\"" << num(Y(0) - h) << "\" width=\"" << num(std::max(0.5, bar_w * pw))
+        << "\" height=\"" << num(h) << "\" fill=\"" << series.colour << "\" fill-opacity=\"0.8\"><title>" << xml_escape(tip.str())
+        << "</title></rect>";
+      if (b < series.mean_confidence.size())
+        o << "<line class=\"confidence-tick\" x1=\"" << num(X(x0)) << "\" x2=\"" << num(X(x0 + bar_w)) << "\" y1=\""
+          << num(Y(series.mean_confidence[b])) << "\" y2=\"" << num(Y(series.mean_confidence[b])) << "\" stroke=\"#000\"/>";
+    }
+  }
+  o << "<line class=\"reference\" x1=\"" << num(X(0)) << "\" y1=\"" << num(Y(0)) << "\" x2=\"" << num(X(1)) << "\" y2=\"" << num(Y(1))
+    << "\"><title>perfect calibration: accuracy = confidence</title></line>";
+  o << "<text class=\"axis\" x=\"" << num(left + pw / 2) << "\" y=\"" << num(top + ph + 26) << "\" text-anchor=\"middle\">confidence (%)</text>";
+  o << "<text class=\"axis\" transform=\"translate(11 " << num(top + ph / 2) << ") rotate(-90)\" text-anchor=\"middle\">accuracy (%)</text>";
+  o << legend_svg(legend, 8, top + ph + 42, s.width - 16, nullptr);
+  o << "</svg>";
+  return o.str();
+}
+
 }  // namespace questbench

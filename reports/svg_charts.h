@@ -68,4 +68,19 @@ struct ForestSpec {
 };
 std::string forest_svg(const ForestSpec& spec);
 
+// A reliability diagram: the confidence axis cut into equal-width bins; per bin and series a bar from 0 up to
+// the bin's accuracy (series side by side within the bin), a dashed diagonal for perfect calibration, and per
+// bar a tick at the bin's mean confidence. Bins without samples get no bar.
+struct ReliabilitySeries {
+  std::string name, colour;
+  std::vector<int64_t> count;             // per bin
+  std::vector<double> accuracy, mean_confidence;  // per bin, fractions
+};
+struct ReliabilitySpec {
+  std::string id, title;
+  std::vector<ReliabilitySeries> series;
+  int width = 250, height = 240;
+};
+std::string reliability_svg(const ReliabilitySpec& spec);
+
 }  // namespace questbench

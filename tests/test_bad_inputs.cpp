@@ -133,6 +133,8 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
     write_bytes(tmp + "/v99.json", substitute(a, "\"schema_version\": 1", "\"schema_version\": 99"));
     write_bytes(tmp + "/kind.json", substitute(a, "\"questbench.eval\"", "\"questbench.comparison\""));
     write_bytes(tmp + "/noresults.json", substitute(a, "\"results\"", "\"resultz\""));
+    // One float32 (4 bytes) where the 4 samples need 16.
+    write_bytes(tmp + "/shortconf.json", substitute(a, "\"confidences\": \"", "\"confidences\": \"AAAAAA==\", \"was\": \""));
   }
 
   const std::string eval = "eval --quiet --threads 1 --model {model} --limit 4 -o {out}";
@@ -224,6 +226,8 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
       {"unsupported schema_version", compare + " {tmp}/v99.json", 1, "v99.json: schema_version 99 is not supported"},
       {"report of another kind", compare + " {tmp}/kind.json", 1, "kind.json: 'questbench.comparison' reports cannot be compared"},
       {"report missing a field", compare + " {tmp}/noresults.json", 1, "noresults.json: report is missing a field"},
+      {"calibration confidences of the wrong length", compare + " {tmp}/shortconf.json", 1,
+       "shortconf.json: calibration: packed float32 values hold 1 samples, expected 4"},
       // RobustBench export.
       {"export: missing report", "export robustbench --quiet {tmp}/missing.json -o {out}", 1, "missing.json: cannot open (missing or unreadable)"},
       {"export: several models and no --model", "export robustbench --quiet {tmp}/a.json -o {out}", 2,

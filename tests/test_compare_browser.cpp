@@ -119,8 +119,9 @@ TEST_CASE("embedded default: attack + corruption runs, compare, the report rende
   rc = check_html(dir + "/report/report.html", dir + "/browser", &out, /*screenshot=*/true);
   INFO(out);
   REQUIRE(rc == 0);
-  // 19 corruptions x (accuracy vs severity), CE bars, heatmap, forest plot, FGSM, PGD and worst case.
-  CHECK(out.find("OK: 25 charts rendered") != std::string::npos);
+  // 19 corruptions x (accuracy vs severity), CE bars, heatmap, forest plot, FGSM, PGD, worst case and a reliability
+  // diagram per model.
+  CHECK(out.find("OK: 27 charts rendered") != std::string::npos);
   REQUIRE(file_exists(dir + "/browser/report.png"));
   const auto png = read_file_bytes(dir + "/browser/report.png");
   CHECK(png.substr(1, 3) == "PNG");

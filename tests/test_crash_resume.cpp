@@ -6,6 +6,7 @@
 // - the same plan with batch sizes 1, 7, 64 and 1 or 2 threads must give the same report.
 #include "tests/catch_torch.h"  // first: see the header
 #include "common/files.h"
+#include "reports/serialize.h"
 #include "tests/test_support.h"
 
 #include <nlohmann/json.hpp>
@@ -195,8 +196,27 @@ Json without_varied_settings(Json report) {
 // "sum_l2"). LibTorch's float32 logits of a sample move by a few ulps with the batch's shape and the thread
 // count (measured with `questbench predict`: at most 1.9e-6 on logits up to ~10, the predicted class never
 // changed), so a sample's loss moves too, and an attack iterate can land a few ulps elsewhere (its L2 norm
-// moved by up to 3.5e-7; its Linf norm, at eps, did not). Everything else (masks, counts, accuracies, Linf
-// norms, pass counts) must stay identical.
+// moved by up to 3.5e-7; its Linf norm, at eps, did not), and so do the calibration values computed from the
+// logits. Everything else (masks, counts, accuracies, Linf norms, pass counts) must stay identical.
+// The calibration block of a clean result or corruption cell follows the logits too: its per-sample confidences
+// (decoded, one value each), the metrics and sums, and the bins' mean confidences; the bins' counts stay exact.
+void take_calibration_values(Json& j, const std::string& path, std::map<std::string, double>& taken) {
+  if (!j.contains("calibration") || !j["calibration"].is_object() || !j.contains("n")) return;
+  auto& k = j["calibration"];
+  const std::string at = path + "/calibration";
+  for (const char* key : {"ece", "adaptive_ece", "nll", "brier", "nll_sum", "brier_sum"}) {
+    taken[at + "/" + key] = k.at(key).get<double>();
+    k.erase(key);
+  }
+  for (size_t b = 0; b < k.at("bins").size(); ++b) {
+    taken[at + "/bins[" + std::to_string(b) + "]/mean_confidence"] = k["bins"][b].at("mean_confidence").get<double>();
+    k["bins"][b].erase("mean_confidence");
+  }
+  const auto confidences = unpack_floats(k.at("confidences").get<std::string>(), j.at("n").get<int64_t>());
+  for (size_t i = 0; i < confidences.size(); ++i) taken[at + "/confidences[" + std::to_string(i) + "]"] = confidences[i];
+  k.erase("confidences");
+}
+
 void take_float_values(Json& j, const std::string& path, std::map<std::string, double>& taken) {
   if (j.is_object()) {
     for (const char* key : {"loss", "loss_sum", "mean_l2", "max_l2", "sum_l2"}) {
@@ -205,6 +225,7 @@ void take_float_values(Json& j, const std::string& path, std::map<std::string, d
         j.erase(key);
       }
     }
+    take_calibration_values(j, path, taken);
     for (auto& [key, value] : j.items()) take_float_values(value, path + "/" + key, taken);
   } else if (j.is_array()) {
     for (size_t i = 0; i < j.size(); ++i) take_float_values(j[i], path + "[" + std::to_string(i) + "]", taken);
