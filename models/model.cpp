@@ -153,16 +153,25 @@ void Model::set_autocast(Autocast mode) {
   autocast_ = mode;
 }
 
-torch::Tensor Model::logits(const torch::Tensor& x01) const {
+torch::Tensor Model::logits(const torch::Tensor& x01) const { return logits(x01, nullptr); }
+
+torch::Tensor Model::logits(const torch::Tensor& x01, std::vector<torch::Tensor>* per_sample_diagnostics) const {
+  QB_CHECK(vit_ || !per_sample_diagnostics, info_.name << ": attention diagnostics need a native ViT checkpoint");
   auto x = normalize(x01);
   AutocastScope autocast(autocast_, device_);
-  if (vit_) return vit_->forward(x).to(torch::kFloat);
+  if (vit_) return vit_->forward(x, nullptr, per_sample_diagnostics).to(torch::kFloat);
   torch::jit::IValue out = script_->forward({x});
   QB_CHECK(out.isTensor(), info_.name << ": the TorchScript model did not return a tensor");
   auto logits = out.toTensor();
   QB_CHECK(logits.dim() == 2 && logits.size(0) == x.size(0),
            info_.name << ": the TorchScript model returned shape " << logits.sizes() << ", expected [N, classes]");
   return logits.to(torch::kFloat);
+}
+
+int64_t Model::attention_logits_per_sample() const {
+  if (!vit_) return 0;
+  const auto& c = vit_->config();
+  return c.num_heads * c.num_tokens() * c.num_tokens();
 }
 
 std::vector<AttentionDiagnostics> Model::diagnostics(const torch::Tensor& x01) const {

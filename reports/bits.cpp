@@ -1,8 +1,10 @@
 // Bit-packing of per-sample 0/1 vectors for the reports (layout: reports/format.h).
+#include "reports/diagnostics.h"
 #include "reports/format.h"
 #include "reports/serialize.h"
 
 #include <algorithm>
+#include <cstring>
 #include <sstream>
 
 namespace questbench {
@@ -85,6 +87,28 @@ std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std
   } catch (const FieldError& e) {
     throw Error(what + ": " + e.what());
   }
+}
+
+std::string pack_floats(const std::vector<float>& values) {
+  std::vector<uint8_t> bytes(values.size() * 4);
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint32_t v;
+    std::memcpy(&v, &values[i], 4);
+    for (int b = 0; b < 4; ++b) bytes[4 * i + static_cast<size_t>(b)] = static_cast<uint8_t>(v >> (8 * b));
+  }
+  return base64_encode(bytes);
+}
+
+std::vector<float> unpack_floats(const std::string& packed) {
+  const auto bytes = base64_decode(packed);
+  if (bytes.size() % 4 != 0) throw FieldError("packed float32 values are not a whole number of values");
+  std::vector<float> values(bytes.size() / 4);
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint32_t v = 0;
+    for (int b = 0; b < 4; ++b) v |= static_cast<uint32_t>(bytes[4 * i + static_cast<size_t>(b)]) << (8 * b);
+    std::memcpy(&values[i], &v, 4);
+  }
+  return values;
 }
 
 }  // namespace questbench
