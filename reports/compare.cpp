@@ -626,6 +626,7 @@ Comparison compare_reports(std::vector<InputReport> inputs, const CompareOptions
   check_consistency(c);
   compute_corruption_errors(c);
   build_headline(c);
+  c.diagnostics = compare_diagnostics(c);
   return c;
 }
 

@@ -9,6 +9,7 @@
 // all tests of one (model, baseline) pair.
 #pragma once
 
+#include "reports/diagnostics_compare.h"
 #include "reports/report.h"
 #include "reports/stats.h"
 
@@ -144,6 +145,7 @@ struct Comparison {
   std::vector<CorruptionErrorRow> corruption_errors;
   std::vector<std::string> warnings;      // pairing problems, inconsistent inputs: shown first
   bool all_paired = true;                 // every delta is paired
+  DiagnosticsComparison diagnostics;      // attention diagnostics (inputs run with --diagnostics), else empty
 };
 
 // Builds the comparison. Throws questbench::Error for inputs that cannot be compared at all (fewer
