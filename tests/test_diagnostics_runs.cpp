@@ -281,7 +281,8 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
   auto o = small_corruption_sweep(20, 10);
   o.corruptions = {"contrast"};
   o.baseline = "fmnist_vit_standard";
-  const auto report = run_corruption_sweep(models, data.get(), nullptr, o, null_reporter());
+  auto report = run_corruption_sweep(models, data.get(), nullptr, o, null_reporter());
+  report.dataset.evaluated = 20;  // what the command records
   CompareOptions options;
   options.bootstrap = 200;
   const auto c = compare_reports({input_from_corruption("c.json", report)}, options);
@@ -310,7 +311,9 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
   CHECK(html.find("<h2>Attention diagnostics</h2>") != std::string::npos);
   // Reports without diagnostics compare as before, without the section.
   o.diagnostics = false;
-  const auto plain = compare_reports({input_from_corruption("c.json", run_corruption_sweep(models, data.get(), nullptr, o, null_reporter()))}, options);
+  auto plain_report = run_corruption_sweep(models, data.get(), nullptr, o, null_reporter());
+  plain_report.dataset.evaluated = 20;
+  const auto plain = compare_reports({input_from_corruption("c.json", plain_report)}, options);
   CHECK(plain.diagnostics.empty());
   CHECK(render_markdown(plain).find("Attention diagnostics") == std::string::npos);
 }
