@@ -309,6 +309,8 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
   }
   const auto html = render_html(c);
   CHECK(html.find("<h2>Attention diagnostics</h2>") != std::string::npos);
+  const auto summary = Json::parse(comparison_summary_to_json(c));
+  CHECK(summary.at("diagnostics").at("sentences").size() == 4);
   // Reports without diagnostics compare as before, without the section.
   o.diagnostics = false;
   auto plain_report = run_corruption_sweep(models, data.get(), nullptr, o, null_reporter());
