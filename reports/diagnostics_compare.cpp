@@ -143,7 +143,7 @@ void sentences(const Comparison& c, DiagnosticsComparison& d) {
         if (!v.paired) continue;
         const std::string sep = k_part.empty() ? "" : ", ";
         k_part += sep + signed_text(100 * v.k_norm_change, 1, " %") + (excludes_zero(v.k_norm_ci) ? "*" : "") + " for " + name(k);
-        e_part += sep + signed_text(v.entropy_change, 2, " nats") + (excludes_zero(v.entropy_ci) ? "*" : "") + " for " + name(k);
+        e_part += sep + signed_text(v.entropy_change, 3, " nats") + (excludes_zero(v.entropy_ci) ? "*" : "") + " for " + name(k);
         if (std::abs(v.k_norm_change) > std::abs(largest_k[k].first)) largest_k[k] = {v.k_norm_change, cond.short_label};
         if (std::abs(v.entropy_change) > std::abs(largest_e[k].first)) largest_e[k] = {v.entropy_change, cond.short_label};
       }
@@ -155,7 +155,7 @@ void sentences(const Comparison& c, DiagnosticsComparison& d) {
       if (largest_k[k].second.empty()) continue;
       const std::string sep = k_part.empty() ? "" : "; ";
       k_part += sep + name(k) + " " + signed_text(100 * largest_k[k].first, 1, " %") + " (" + largest_k[k].second + ")";
-      e_part += sep + name(k) + " " + signed_text(largest_e[k].first, 2, " nats") + " (" + largest_e[k].second + ")";
+      e_part += sep + name(k) + " " + signed_text(largest_e[k].first, 3, " nats") + " (" + largest_e[k].second + ")";
     }
     if (!k_part.empty())
       out.push_back(layer + ": largest key-norm change " + k_part + "; largest entropy change " + e_part + ".");
