@@ -164,7 +164,7 @@ void sentences(const Comparison& c, DiagnosticsComparison& d) {
 
 }  // namespace diagnostics_compare_detail
 
-namespace detail = diagnostics_compare_detail;
+namespace diag_detail = diagnostics_compare_detail;
 
 
 DiagnosticsComparison compare_diagnostics(const Comparison& c) {
@@ -181,7 +181,7 @@ DiagnosticsComparison compare_diagnostics(const Comparison& c) {
     if (has) d.models.push_back(static_cast<int>(m));
   }
   if (d.models.empty()) return d;
-  detail::DiagnosticsBuilder b(d);
+  diag_detail::DiagnosticsBuilder b(d);
   const size_t clean_condition = b.condition("clean", {"clean", "clean", "clean", 0.0});
   for (const auto& in : c.inputs) {
     for (size_t k = 0; k < d.models.size(); ++k) {
@@ -190,7 +190,7 @@ DiagnosticsComparison compare_diagnostics(const Comparison& c) {
       while (j < in.models.size() && in.models[j].name != model) ++j;
       if (j == in.models.size() || j >= in.clean.size() || in.clean[j].diagnostics.empty()) continue;
       const auto& clean = in.clean[j].diagnostics;
-      if (auto* slot = b.slot(clean_condition, k)) *slot = detail::summaries(clean);
+      if (auto* slot = b.slot(clean_condition, k)) *slot = diag_detail::summaries(clean);
       // Corruptions: per severity, then the mean over severities.
       std::vector<std::string> corruptions;
       std::map<std::string, int> max_severity;
@@ -204,7 +204,7 @@ DiagnosticsComparison compare_diagnostics(const Comparison& c) {
         for (const auto& cell : in.corruption_cells)
           if (cell.model == model && cell.corruption == name && !cell.diagnostics.empty()) cells.push_back(&cell);
         std::sort(cells.begin(), cells.end(), [](const auto* x, const auto* y) { return x->severity < y->severity; });
-        detail::Changes mean_changes;
+        diag_detail::Changes mean_changes;
         bool all_paired = true;
         std::vector<DiagnosticsValue> mean_values(static_cast<size_t>(d.layers));
         for (const auto* cell : cells) {
@@ -212,8 +212,8 @@ DiagnosticsComparison compare_diagnostics(const Comparison& c) {
           const std::string key = "corruption/" + name + "/" + std::to_string(cell->severity);
           auto* slot = b.slot(b.condition(key, {"corruption", label, label, static_cast<double>(cell->severity)}), k);
           if (!slot) continue;
-          *slot = detail::summaries(cell->diagnostics);
-          const bool paired = detail::same_layout(clean, cell->diagnostics);
+          *slot = diag_detail::summaries(cell->diagnostics);
+          const bool paired = diag_detail::same_layout(clean, cell->diagnostics);
           all_paired &= paired;
           for (size_t l = 0; l < slot->size() && l < mean_values.size(); ++l) {
             auto& mv = mean_values[l];
@@ -228,8 +228,8 @@ DiagnosticsComparison compare_diagnostics(const Comparison& c) {
             mv.summary.logits_max = cell == cells.front() ? s.logits_max : std::max(mv.summary.logits_max, s.logits_max);
           }
           if (!paired) continue;
-          const auto ch = detail::changes(clean, cell->diagnostics);
-          detail::set_changes(c, *slot, ch, key, model, cell->severity == max_severity[name]);
+          const auto ch = diag_detail::changes(clean, cell->diagnostics);
+          diag_detail::set_changes(c, *slot, ch, key, model, cell->severity == max_severity[name]);
           if (mean_changes.entropy.empty()) {
             mean_changes = ch;
           } else {
@@ -252,7 +252,7 @@ DiagnosticsComparison compare_diagnostics(const Comparison& c) {
           for (auto& x : layer) x /= static_cast<double>(cells.size());
         for (auto& layer : mean_changes.k_norm)
           for (auto& x : layer) x /= static_cast<double>(cells.size());
-        detail::set_changes(c, *slot, mean_changes, key, model, true);
+        diag_detail::set_changes(c, *slot, mean_changes, key, model, true);
       }
       // Attacks, on the adversarial examples of each attack x eps.
       for (const auto& cell : in.attack_cells) {
@@ -261,12 +261,12 @@ DiagnosticsComparison compare_diagnostics(const Comparison& c) {
         const std::string key = "attack/" + cell.spec + "/" + cell.norm + "/" + cell.eps_text;
         auto* slot = b.slot(b.condition(key, {"attack", label, label, cell.eps}), k);
         if (!slot) continue;
-        *slot = detail::summaries(cell.diagnostics);
-        if (detail::same_layout(clean, cell.diagnostics)) detail::set_changes(c, *slot, detail::changes(clean, cell.diagnostics), key, model, true);
+        *slot = diag_detail::summaries(cell.diagnostics);
+        if (diag_detail::same_layout(clean, cell.diagnostics)) diag_detail::set_changes(c, *slot, diag_detail::changes(clean, cell.diagnostics), key, model, true);
       }
     }
   }
-  detail::sentences(c, d);
+  diag_detail::sentences(c, d);
   return d;
 }
 
@@ -292,9 +292,9 @@ std::vector<std::vector<std::string>> diagnostics_table_rows(const Comparison& c
         continue;
       }
       row.push_back(fixed(v.summary.entropy_mean, 3));
-      row.push_back(v.paired ? detail::signed_text(v.entropy_change, 3) + detail::interval_text(v.entropy_ci, 1, 3) : "—");
+      row.push_back(v.paired ? diag_detail::signed_text(v.entropy_change, 3) + diag_detail::interval_text(v.entropy_ci, 1, 3) : "—");
       row.push_back(fixed(v.summary.k_norm_mean, 3));
-      row.push_back(v.paired ? detail::signed_text(100 * v.k_norm_change, 1, " %") + detail::interval_text(v.k_norm_ci, 100, 1) : "—");
+      row.push_back(v.paired ? diag_detail::signed_text(100 * v.k_norm_change, 1, " %") + diag_detail::interval_text(v.k_norm_ci, 100, 1) : "—");
       row.push_back(fixed(v.summary.attn_max_mean, 3));
       row.push_back(fixed(v.summary.logits_max, 2));
     }
