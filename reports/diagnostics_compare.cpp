@@ -130,9 +130,36 @@ void sentences(const Comparison& c, DiagnosticsComparison& d) {
     if (!last_of.count(group) || cond.level >= d.conditions[last_of[group]].level) last_of[group] = j;
   }
   const auto name = [&](size_t k) { return c.models[static_cast<size_t>(d.models[k])].display; };
+  // The clean rows of two models from the first report holding both (the same samples: paired by sample).
+  const auto clean_pair = [&](size_t k) -> std::pair<const std::vector<LayerDiagnostics>*, const std::vector<LayerDiagnostics>*> {
+    for (const auto& in : c.inputs) {
+      const std::vector<LayerDiagnostics>*first = nullptr, *other = nullptr;
+      for (size_t j = 0; j < in.models.size() && j < in.clean.size(); ++j) {
+        if (in.models[j].name == c.models[static_cast<size_t>(d.models[0])].name) first = &in.clean[j].diagnostics;
+        if (in.models[j].name == c.models[static_cast<size_t>(d.models[k])].name) other = &in.clean[j].diagnostics;
+      }
+      if (first && other && !first->empty() && same_layout(*first, *other)) return {first, other};
+    }
+    return {nullptr, nullptr};
+  };
   for (int l = 0; l < d.layers; ++l) {
     auto& out = d.sentences[static_cast<size_t>(l)];
     const std::string layer = "layer " + std::to_string(l + 1);
+    // Between models on the clean images: the paired per-sample entropy difference against the first model.
+    for (size_t k = 1; k < d.models.size(); ++k) {
+      const auto [first, other] = clean_pair(k);
+      if (!first || static_cast<size_t>(l) >= first->size()) continue;
+      const auto e0 = diagnostics_column_values((*first)[static_cast<size_t>(l)], diagnostics_column::kEntropy);
+      const auto e1 = diagnostics_column_values((*other)[static_cast<size_t>(l)], diagnostics_column::kEntropy);
+      std::vector<double> diff(e0.size());
+      for (size_t i = 0; i < e0.size(); ++i) diff[i] = e1[i] - e0[i];
+      const Interval ci = diff.size() < 2 ? Interval{kNotANumber, kNotANumber}
+                                          : bootstrap_mean_ci(diff, c.options.bootstrap,
+                                                              keyed_seed(c.options.seed, "diagnostics models", name(k), static_cast<uint64_t>(l)),
+                                                              c.options.level);
+      out.push_back(layer + ", clean: " + name(k) + "'s attention entropy " + signed_text(mean_of(diff), 3, " nats") +
+                    interval_text(ci, 1, 3) + " against " + name(0) + "'s (paired over " + std::to_string(diff.size()) + " samples).");
+    }
     std::vector<std::pair<double, std::string>> largest_k(d.models.size(), {0.0, ""}), largest_e(d.models.size(), {0.0, ""});
     for (const auto& group : order) {
       const size_t j = last_of[group];

@@ -285,7 +285,7 @@ void diagnostics(std::ostringstream& o, const Comparison& c) {
        "nats, key norm relative to its clean mean) with the "
     << std::lround(100 * c.options.level)
     << " % percentile bootstrap interval over samples (for corruption means, each corruption's highest severity and the "
-       "attacks); * in the sentences: the interval excludes 0.</p>";
+       "attacks); * in the sentences: the interval excludes 0. Between models: the paired difference of clean attention entropy, with its interval.</p>";
   const auto header = diagnostics_table_header(c);
   for (int l = 0; l < d.layers; ++l) {
     o << "<h3>Layer " << (l + 1) << "</h3><ul class=\"findings\">";

@@ -181,7 +181,7 @@ void diagnostics(std::ostringstream& out, const Comparison& c) {
          "paired change from the same model's clean samples (entropy in nats, key norm relative to its clean mean) with the "
          << static_cast<int>(std::lround(100 * c.options.level))
       << " % percentile bootstrap interval over samples (for corruption means, each corruption's highest severity and the "
-         "attacks); * in the sentences: the interval excludes 0.\n\n";
+         "attacks); * in the sentences: the interval excludes 0. Between models: the paired difference of clean attention entropy, with its interval.\n\n";
   for (int l = 0; l < d.layers; ++l) {
     out << "### Layer " << (l + 1) << "\n\n";
     for (const auto& s : d.sentences[static_cast<size_t>(l)]) out << "* " << s << "\n";

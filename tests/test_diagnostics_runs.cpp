@@ -307,6 +307,18 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
                               sign + "[0-9.]+ nats\\*? for fmnist_vit_quest\\.");
     CHECK(std::regex_search(markdown, sentence));
   }
+  // Between the models on the clean images: the paired entropy difference, from the same rows.
+  {
+    const auto e0 = diagnostics_column_values(report.clean[0].diagnostics[2], diagnostics_column::kEntropy);
+    const auto e1 = diagnostics_column_values(report.clean[1].diagnostics[2], diagnostics_column::kEntropy);
+    double diff = 0;
+    for (size_t i = 0; i < e0.size(); ++i) diff += (e1[i] - e0[i]) / static_cast<double>(e0.size());
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "%.3f", std::abs(diff));
+    const std::string sign_text = diff < 0 ? "−" : "+";
+    INFO("expected entropy difference " << diff);
+    CHECK(markdown.find("* layer 3, clean: fmnist_vit_quest's attention entropy " + sign_text + expected + " nats [") != std::string::npos);
+  }
   const auto html = render_html(c);
   CHECK(html.find("<h2>Attention diagnostics</h2>") != std::string::npos);
   const auto summary = Json::parse(comparison_summary_to_json(c));
