@@ -86,24 +86,26 @@ struct CheckedBatch {
   torch::Tensor non_finite;     // uint8 [n] on the host: x_adv or the logits there hold NaN/Inf
   torch::Tensor norms;          // double [n, 2] on the host: Linf and L2 norm of x_adv - x (0 where non-finite)
   int64_t non_finite_count = 0;
+  std::vector<torch::Tensor> diagnostics;  // per layer, per-sample attention statistics at x_adv (when asked)
 };
 
 // Non-finite: the returned image or the logits there hold NaN or Inf, or the attack noted a NaN or Inf input
 // gradient for the sample (attacks note them: LibTorch's sign(NaN) is 0, so such a sample would just stop moving).
 // Such a point is never counted robust, and its norms are left out (a NaN image is replaced by the clean one for
 // the forward).
-CheckedBatch check_batch(const Model& model, const std::string& attack, const AttackBatch& in, const AttackOutput& out, double eps) {
+CheckedBatch check_batch(const Model& model, const std::string& attack, const AttackBatch& in, const AttackOutput& out, double eps,
+                         bool diagnostics) {
   torch::NoGradGuard no_grad;
   const auto image_finite = torch::isfinite(out.x_adv).flatten(1).all(1);
   const auto finite_shape = std::vector<int64_t>{-1, 1, 1, 1};
   const auto x_adv = torch::where(image_finite.view(finite_shape), out.x_adv, in.x);
   const double box_low = x_adv.min().item<double>(), box_high = x_adv.max().item<double>();
   QB_CHECK(box_low >= 0 && box_high <= 1, attack << " left the [0,1] box (" << box_low << ", " << box_high << ")");
-  const auto logits = model.logits(x_adv);
+  CheckedBatch r;
+  const auto logits = model.logits(x_adv, diagnostics ? &r.diagnostics : nullptr);
   auto finite = image_finite.to(logits.device()) & torch::isfinite(logits).all(1);
   // At eps 0 no step can move the point, so its gradient cannot change the outcome.
   if (out.non_finite_gradient.defined() && eps > 0) finite &= ~out.non_finite_gradient.to(finite.device());
-  CheckedBatch r;
   r.still_correct = (~out.broken.to(torch::kBool) & (logits.argmax(1) == in.labels) & finite).to(torch::kCPU).to(torch::kByte).contiguous();
   r.non_finite = (~finite).to(torch::kCPU).to(torch::kByte).contiguous();
   r.non_finite_count = r.non_finite.sum().item<int64_t>();
@@ -164,7 +166,8 @@ AttackCell run_attack_cell(const CellContext& c, const Attack& attack, const Fra
     AttackBatch in = attack_batch(c, batch, cell.attack, eps);
     in.targets = batch_targets(c, in.x, in.labels, in.seeds, b, e);
     auto out = attack.run(c.model, in, eps.value, /*check_final=*/false);
-    const auto checked = check_batch(c.model, cell.attack, in, out, eps.value);
+    const auto checked = check_batch(c.model, cell.attack, in, out, eps.value, o.diagnostics);
+    if (o.diagnostics) append_diagnostics_rows(cell.diagnostics, checked.diagnostics, c.model.attention_logits_per_sample());
     const auto* ok = checked.still_correct.data_ptr<uint8_t>();
     const auto* nv = checked.norms.data_ptr<double>();
     for (int64_t i = 0; i < e - b; ++i) {
@@ -248,6 +251,9 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
   // Points no stage breaks keep their clean image (as the original returns them).
   if (!o.save_adv_dir.empty() && !images.defined()) images = c.dataset.read(o.range.begin, o.range.end).x.clone();
   std::vector<uint8_t> robust = cell.stages.empty() ? c.clean.correct_mask : cell.stages.back().robust_mask;
+  // The final adversarial examples' diagnostics: a broken point's row comes from the stage that broke it, every
+  // other point keeps its clean image and so its clean row.
+  if (o.diagnostics && cell.stages.empty()) cell.diagnostics = c.clean.diagnostics;
   double zero_grad_samples = cell.zero_gradient_fraction * static_cast<double>(n);
   for (size_t k = cell.stages.size(); k < stages.size(); ++k) {
     const Attack& stage_attack = *stages[k];
@@ -263,22 +269,24 @@ AttackCell run_cascade_cell(const CellContext& c, const Attack& cascade, const F
       const auto batch = read_samples(c.dataset, ids);
       const AttackBatch in = attack_batch(c, batch, stage_name, eps);
       auto out = stage_attack.run(c.model, in, eps.value, /*check_final=*/false);
-      const auto checked = check_batch(c.model, stage_name, in, out, eps.value);
+      const auto checked = check_batch(c.model, stage_name, in, out, eps.value, o.diagnostics);
       const auto* ok = checked.still_correct.data_ptr<uint8_t>();
       const auto* nv = checked.norms.data_ptr<double>();
       const auto* bad = checked.non_finite.data_ptr<uint8_t>();
       stage.non_finite += checked.non_finite_count;
-      std::vector<int64_t> broken_rows;
+      std::vector<int64_t> broken_rows, broken_positions;
       for (size_t j = 0; j < ids.size(); ++j) {
         if (ok[j]) continue;
         robust[static_cast<size_t>(ids[j] - o.range.begin)] = 0;
-        if (bad[j]) continue;  // no image and no norms: a non-finite point keeps its clean image
+        if (bad[j]) continue;  // no image, norms or diagnostics: a non-finite point keeps its clean ones
+        broken_positions.push_back(ids[j] - o.range.begin);
         stage.sum_linf += exact_sum_term(nv[2 * j]);
         stage.sum_l2 += exact_sum_term(nv[2 * j + 1]);
         stage.max_linf = std::max(stage.max_linf, nv[2 * j]);
         stage.max_l2 = std::max(stage.max_l2, nv[2 * j + 1]);
         broken_rows.push_back(static_cast<int64_t>(j));
       }
+      if (o.diagnostics) set_diagnostics_rows(cell.diagnostics, checked.diagnostics, broken_rows, broken_positions);
       if (images.defined() && !broken_rows.empty()) {
         auto rows = torch::tensor(broken_rows, torch::kLong);
         auto targets = torch::tensor(ids, torch::kLong).index_select(0, rows) - o.range.begin;
@@ -340,6 +348,7 @@ Fingerprint& describe_sweep(Fingerprint& fingerprint, const Dataset& dataset, co
   fingerprint.add("targeted", o.targeted).add("rng", rng_mode_name(o.rng)).add_list("attacks", specs);
   for (const auto& e : o.eps_linf) fingerprint.add("eps_linf", e.text);
   for (const auto& e : o.eps_l2) fingerprint.add("eps_l2", e.text);
+  if (o.diagnostics) fingerprint.add("diagnostics", 1);  // only when on: the fingerprints of runs without it stay as they were
   return fingerprint;
 }
 
@@ -357,6 +366,7 @@ std::vector<SanityCheck> first_shard_probes(const CellContext& c, const std::vec
   prefix.plan = {};
   prefix.save_adv_dir.clear();
   prefix.journal_path.clear();
+  prefix.diagnostics = false;  // the probes read robust accuracy only
   const auto read = [&](int64_t b, int64_t e) { return c.dataset.read(b, e); };
   const CleanResult clean =
       evaluate_models({c.model}, read, prefix.range, o.batch_size, c.dataset.num_classes(), {0}, null_reporter()).front();
@@ -415,6 +425,7 @@ std::vector<WorstCaseCell> worst_case_cells(const std::vector<AttackCell>& cells
 AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& dataset, const AttackSweepOptions& o,
                               Reporter& reporter) {
   check_range(o.range, dataset.size(), "attack sweep");
+  if (o.diagnostics) check_diagnostics_models(models);
   std::vector<std::unique_ptr<Attack>> attacks;
   std::vector<std::string> specs;
   int64_t cells_per_model = 0;
@@ -453,8 +464,9 @@ AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& d
   for (const auto& model : models) {
     HostToDevice to_device(model.device());
     const auto read = [&](int64_t b, int64_t e) { return dataset.read(b, e); };
-    const CleanResult clean =
-        clean_pass({model}, read, o.range, o.batch_size, dataset.num_classes(), journal, null_reporter()).front();
+    const CleanResult clean = clean_pass({model}, read, o.range, o.batch_size, dataset.num_classes(), journal, null_reporter(),
+                                         nullptr, o.diagnostics)
+                                  .front();
     const CellContext context{model, dataset, clean, o, file_targets, to_device, meter, names_repeat};
     std::vector<AttackCell> cells;
     for (const auto& attack : attacks) {

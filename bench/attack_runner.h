@@ -33,6 +33,9 @@ struct AttackSweepOptions {
   std::string save_adv_dir;
   std::string journal_path;        // "" disables journaling
   bool resume = false;
+  // Per-layer attention diagnostics on the clean images and on each cell's adversarial examples, from the
+  // forward pass that re-checks them (native ViT models only).
+  bool diagnostics = false;
 };
 
 AttackReport run_attack_sweep(const std::vector<Model>& models, const Dataset& dataset, const AttackSweepOptions& options,

@@ -30,6 +30,7 @@ void validate(const std::vector<Model>& models, const Dataset* clean, bool gener
                  "--baseline '" << o.baseline << "': not one of the models' names nor alexnet-imagenet");
   for (const auto& m : models)
     QB_CHECK(m.device() == models[0].device(), "corruption benchmark: models must be on one device");
+  if (o.diagnostics) check_diagnostics_models(models);
 }
 
 // What a run's cells depend on besides its models and sample range.
@@ -38,6 +39,7 @@ Fingerprint& describe_sweep(Fingerprint& f, const Dataset* clean, bool generated
   f.add("seed", o.seed);
   f.add("table", corruption_table_name(o.corruption.table)).add("q", o.corruption.quantize).add("jpeg", o.corruption.imagenet_c_jpeg);
   f.add("frost", o.corruption.frost_dir).add_list("corruptions", o.corruptions).add_list("severities", o.severities);
+  if (o.diagnostics) f.add("diagnostics", 1);  // only when on: the fingerprints of runs without it stay as they were
   return f;
 }
 
@@ -86,7 +88,10 @@ void add_batch(CorruptionCell& cell, const torch::Tensor& logits, const torch::T
     cell.correct_mask.push_back(c[i]);
     cell.correct += c[i];
   }
-  accumulate_calibration(cell.calibration, logits, labels);
+  // Calibration has no value for a sample without finite probabilities: a cell with any is left without it
+  // (as a cell where it was not measured), rather than measured over the other samples alone.
+  if (cell.non_finite > 0) cell.calibration = {};
+  else accumulate_calibration(cell.calibration, logits, labels);
 }
 
 // Where one cell's images come from: corrupted on the fly from the clean images, or read from its own data set.
@@ -120,7 +125,9 @@ void run_corruption_cell(const std::vector<Model>& models, const std::vector<siz
     }
     for (size_t m : todo) {
       const auto t = Clock::now();
-      add_batch(cells[m], models[m].logits(x), y);
+      std::vector<torch::Tensor> per_sample;
+      add_batch(cells[m], models[m].logits(x, o.diagnostics ? &per_sample : nullptr), y);
+      if (o.diagnostics) append_diagnostics_rows(cells[m].diagnostics, per_sample, models[m].attention_logits_per_sample());
       const double dt = seconds_since(t);
       seconds.inference += dt;
       cells[m].seconds += dt;
@@ -185,7 +192,7 @@ CorruptionReport run_corruption_sweep(const std::vector<Model>& models, const Da
   std::vector<CleanResult> clean_results(models.size());
   if (clean)
     clean_results = clean_pass(models, [&](int64_t b, int64_t e) { return clean_images.read(b, e); }, clean_range, o.batch_size,
-                               clean->num_classes(), journal, null_reporter(), &seconds.inference);
+                               clean->num_classes(), journal, null_reporter(), &seconds.inference, o.diagnostics);
 
   std::vector<CorruptionCell> cells;  // cell-major while running
   ProgressMeter meter(reporter, "corruption", static_cast<int64_t>(o.corruptions.size() * o.severities.size()), clean_range.size());

@@ -35,6 +35,9 @@ struct CorruptionSweepOptions {
   int64_t cache_bytes = int64_t{64} << 20;
   std::string precorrupted_format;           // "cifar10-c" | "imagenet-c" (pre-corrupted runs)
   std::string precorrupted_root;             // its folder (recorded in the journal's fingerprint)
+  // Per-layer attention diagnostics on the clean images and on every cell, from the forward pass that gives
+  // the logits (native ViT models only).
+  bool diagnostics = false;
 };
 
 // A pre-corrupted cell's data set (empty function: generate cells from the clean set).

@@ -6,6 +6,7 @@
 #include "common/sha256.h"
 #include "models/batch_invariant.h"
 #include "reports/calibration.h"
+#include "reports/diagnostics.h"
 
 #include <torch/torch.h>
 
@@ -91,6 +92,44 @@ void accumulate_calibration(CalibrationData& data, const torch::Tensor& logits, 
   }
 }
 
+
+void append_diagnostics_rows(std::vector<LayerDiagnostics>& layers, const std::vector<torch::Tensor>& per_sample,
+                             int64_t logits_per_sample) {
+  if (layers.empty()) {
+    layers.resize(per_sample.size());
+    for (size_t l = 0; l < per_sample.size(); ++l) {
+      layers[l].heads = per_sample[l].size(1) - diagnostics_column::kFirstHead;
+      layers[l].logits_per_sample = logits_per_sample;
+    }
+  }
+  QB_CHECK(layers.size() == per_sample.size(), "attention diagnostics: " << per_sample.size() << " layers, the cell has " << layers.size());
+  for (size_t l = 0; l < per_sample.size(); ++l) {
+    const auto rows = per_sample[l].to(torch::kCPU).to(torch::kFloat).contiguous();
+    QB_CHECK(rows.size(1) == diagnostics_column::kFirstHead + layers[l].heads, "attention diagnostics: layer " << l << " changed its head count");
+    const float* v = rows.data_ptr<float>();
+    layers[l].values.insert(layers[l].values.end(), v, v + rows.numel());
+  }
+}
+
+void set_diagnostics_rows(std::vector<LayerDiagnostics>& layers, const std::vector<torch::Tensor>& per_sample,
+                          const std::vector<int64_t>& rows, const std::vector<int64_t>& positions) {
+  QB_CHECK(layers.size() == per_sample.size() && rows.size() == positions.size(), "attention diagnostics: rows do not fit the cell");
+  for (size_t l = 0; l < per_sample.size(); ++l) {
+    const auto values = per_sample[l].to(torch::kCPU).to(torch::kFloat).contiguous();
+    const int64_t width = values.size(1);
+    QB_CHECK(width == diagnostics_column::kFirstHead + layers[l].heads, "attention diagnostics: layer " << l << " changed its head count");
+    const float* v = values.data_ptr<float>();
+    for (size_t k = 0; k < rows.size(); ++k)
+      std::copy(v + rows[k] * width, v + (rows[k] + 1) * width, layers[l].values.begin() + positions[k] * width);
+  }
+}
+
+void check_diagnostics_models(const std::vector<Model>& models) {
+  for (const auto& m : models)
+    QB_USAGE_CHECK(m.is_vit(), "--diagnostics: model '" << m.name()
+                                   << "' is a TorchScript model; attention diagnostics need a native ViT (safetensors) checkpoint");
+}
+
 void accumulate_clean(CleanResult& r, const torch::Tensor& logits, const torch::Tensor& labels, int64_t num_classes) {
   auto y = labels.to(logits.device());
   // The labels first: a data set's class count is often inferred from its largest label, so this names the cause.
@@ -136,7 +175,8 @@ void finalize_clean(CleanResult& r) {
 
 std::vector<CleanResult> evaluate_models(const std::vector<Model>& models, const std::function<Batch(int64_t, int64_t)>& read,
                                          const SampleRange& range, int64_t batch_size, int64_t num_classes,
-                                         const std::vector<size_t>& which, Reporter& reporter, double* model_seconds) {
+                                         const std::vector<size_t>& which, Reporter& reporter, double* model_seconds,
+                                         bool diagnostics) {
   c10::InferenceMode inference_mode;  // no autograd bookkeeping at all (stronger than no_grad)
   std::vector<CleanResult> results(which.size());
   if (which.empty()) return results;
@@ -147,7 +187,9 @@ std::vector<CleanResult> evaluate_models(const std::vector<Model>& models, const
     const auto x = to_device(batch.x);  // models on other devices copy it themselves
     for (size_t k = 0; k < which.size(); ++k) {
       const auto t = Clock::now();
-      const auto logits = models[which[k]].logits(x);
+      std::vector<torch::Tensor> per_sample;
+      const auto logits = models[which[k]].logits(x, diagnostics ? &per_sample : nullptr);
+      if (diagnostics) append_diagnostics_rows(results[k].diagnostics, per_sample, models[which[k]].attention_logits_per_sample());
       QB_CHECK(torch::isfinite(logits).all().item<bool>(), models[which[k]].name() << ": produced NaN or Inf logits");
       accumulate_clean(results[k], logits, batch.y, num_classes);
       if (model_seconds) *model_seconds += seconds_since(t);

@@ -118,12 +118,21 @@ class ProgressMeter {
   Clock::time_point started_ = Clock::now();
 };
 
+// Appends a batch's per-sample attention statistics (Model::logits with diagnostics) to a cell's layers.
+void append_diagnostics_rows(std::vector<LayerDiagnostics>& layers, const std::vector<torch::Tensor>& per_sample,
+                             int64_t logits_per_sample);
+// Overwrites the rows `positions` (indices into the cell's samples) with rows `rows` of a batch's statistics.
+void set_diagnostics_rows(std::vector<LayerDiagnostics>& layers, const std::vector<torch::Tensor>& per_sample,
+                          const std::vector<int64_t>& rows, const std::vector<int64_t>& positions);
+// Refuses --diagnostics for models without a native ViT (TorchScript): one line naming the model.
+void check_diagnostics_models(const std::vector<Model>& models);
+
 // The clean pass of `models` over `range`: one read per batch, fed to every model (paired evaluation). Models
 // whose result the journal holds are not run again; new results are journaled.
 template <typename Cell>
 std::vector<CleanResult> clean_pass(const std::vector<Model>& models, const std::function<Batch(int64_t, int64_t)>& read,
                                     const SampleRange& range, int64_t batch_size, int64_t num_classes, CellJournal<Cell>& journal,
-                                    Reporter& reporter, double* model_seconds = nullptr);
+                                    Reporter& reporter, double* model_seconds = nullptr, bool diagnostics = false);
 
 // One batch of logits into a clean result (the loss summed until finalize_clean).
 void accumulate_clean(CleanResult& result, const torch::Tensor& logits, const torch::Tensor& labels, int64_t num_classes);
@@ -132,15 +141,17 @@ void finalize_clean(CleanResult& result);
 // the Brier term, computed in float64 from the logits.
 void accumulate_calibration(CalibrationData& data, const torch::Tensor& logits, const torch::Tensor& labels);
 // The clean pass without a journal: results of models[which[k]] on `range`; the seconds spent in the models
-// are added to *model_seconds when given.
+// are added to *model_seconds when given. `diagnostics`: the results carry per-layer attention diagnostics,
+// from the same forward pass as the logits.
 std::vector<CleanResult> evaluate_models(const std::vector<Model>& models, const std::function<Batch(int64_t, int64_t)>& read,
                                          const SampleRange& range, int64_t batch_size, int64_t num_classes,
-                                         const std::vector<size_t>& which, Reporter& reporter, double* model_seconds = nullptr);
+                                         const std::vector<size_t>& which, Reporter& reporter, double* model_seconds = nullptr,
+                                         bool diagnostics = false);
 
 template <typename Cell>
 std::vector<CleanResult> clean_pass(const std::vector<Model>& models, const std::function<Batch(int64_t, int64_t)>& read,
                                     const SampleRange& range, int64_t batch_size, int64_t num_classes, CellJournal<Cell>& journal,
-                                    Reporter& reporter, double* model_seconds) {
+                                    Reporter& reporter, double* model_seconds, bool diagnostics) {
   std::vector<CleanResult> results(models.size());
   std::vector<size_t> todo;
   for (size_t m = 0; m < models.size(); ++m) {
@@ -148,7 +159,7 @@ std::vector<CleanResult> clean_pass(const std::vector<Model>& models, const std:
     else todo.push_back(m);
   }
   if (todo.empty()) return results;
-  auto fresh = evaluate_models(models, read, range, batch_size, num_classes, todo, reporter, model_seconds);
+  auto fresh = evaluate_models(models, read, range, batch_size, num_classes, todo, reporter, model_seconds, diagnostics);
   for (size_t k = 0; k < todo.size(); ++k) {
     results[todo[k]] = fresh[k];
     journal.add_clean(models[todo[k]].name(), fresh[k]);

@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "reports/calibration.h"
 #include "reports/corruption_metrics.h"
+#include "reports/diagnostics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -130,6 +131,7 @@ AttackCell merge_attack_cells(const std::vector<const AttackCell*>& parts, const
   AttackCell c = *parts[0];
   clear_sums(c);
   c.n = c.gradient_evaluations = 0;
+  c.diagnostics.clear();
   int64_t zero_gradient_samples = 0;
   for (const auto* p : parts) {
     QB_CHECK(p->model == c.model && p->spec == c.spec && p->eps_text == c.eps_text && p->stages.size() == c.stages.size(),
@@ -138,6 +140,7 @@ AttackCell merge_attack_cells(const std::vector<const AttackCell*>& parts, const
     c.n += p->n;
     c.gradient_evaluations += p->gradient_evaluations;
     add_part(c, *p);
+    append_diagnostics(c.diagnostics, p->diagnostics, "merge: " + c.model + " " + c.spec + " eps " + c.eps_text);
     // The fraction is a count over the part's samples: the count comes back exactly.
     zero_gradient_samples += std::llround(p->zero_gradient_fraction * static_cast<double>(p->n));
   }
@@ -167,6 +170,7 @@ CorruptionCell merge_corruption_cells(const std::vector<const CorruptionCell*>& 
   c.seconds = 0;
   c.correct_mask.clear();
   c.calibration = {};
+  c.diagnostics.clear();
   for (const auto* p : parts) {
     QB_CHECK(p->model == c.model && p->corruption == c.corruption && p->severity == c.severity,
              "merge: the parts' cells differ (" << p->model << " " << p->corruption << " " << p->severity << " vs " << c.model << " "
@@ -177,6 +181,7 @@ CorruptionCell merge_corruption_cells(const std::vector<const CorruptionCell*>& 
     c.seconds += p->seconds;
     append(c.correct_mask, p->correct_mask);
     append_calibration(c.calibration, p->calibration, p == parts[0]);
+    append_diagnostics(c.diagnostics, p->diagnostics, "merge: " + c.model + " " + c.corruption + " " + std::to_string(c.severity));
   }
   c.accuracy = c.n ? static_cast<double>(c.correct) / static_cast<double>(c.n) : 0.0;
   c.error = 1.0 - c.accuracy;
@@ -231,6 +236,7 @@ CleanResult merge_clean_results(const std::vector<const CleanResult*>& parts) {
     }
     append(r.correct_mask, p->correct_mask);
     append_calibration(r.calibration, p->calibration, p == parts[0]);
+    append_diagnostics(r.diagnostics, p->diagnostics, "merge: clean results");
   }
   if (r.n > 0) {
     r.loss = r.loss_sum / static_cast<double>(r.n);

@@ -22,7 +22,7 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias, Atte
   }
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics, torch::Tensor* per_sample) {
   const int64_t batch = x.size(0), tokens = x.size(1), dim = x.size(2);
   // [B, N, 3E] -> [3, B, H, N, D]
   auto qkv_out = qkv->forward(x).reshape({batch, tokens, 3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
@@ -60,6 +60,24 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, AttentionDiagnostic
     diagnostics->logits_std = l.std().item<double>();
     diagnostics->logits_max = l.max().item<double>();
     diagnostics->attn_max_mean = p.amax(-1).mean().item<double>();
+  }
+  if (per_sample) {
+    torch::NoGradGuard no_grad;
+    // In float64 from the float32 values the forward used: the columns are per-sample means of those.
+    auto p = attn.detach().to(torch::kDouble);
+    auto entropy = -torch::xlogy(p, p).sum(-1);  // [B, H, N]
+    auto l = logits.detach().to(torch::kDouble).flatten(1);  // [B, H*N*N]
+    const std::vector<int64_t> heads_tokens = {1, 2};
+    auto columns = torch::cat({entropy.mean(heads_tokens).unsqueeze(1),
+                               p.amax(-1).mean(heads_tokens).unsqueeze(1),
+                               q.detach().to(torch::kDouble).norm(2, -1).mean(heads_tokens).unsqueeze(1),
+                               k.detach().to(torch::kDouble).norm(2, -1).mean(heads_tokens).unsqueeze(1),
+                               l.mean(1, /*keepdim=*/true),
+                               l.var(1, /*unbiased=*/false, /*keepdim=*/true),
+                               l.amax(1, /*keepdim=*/true),
+                               entropy.mean(2)},
+                              1);
+    *per_sample = columns.to(torch::kCPU).contiguous();
   }
   return proj->forward(out);
 }

@@ -27,7 +27,9 @@ class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias, AttentionKind kind, int64_t num_tokens);
   // diagnostics: when non-null, filled from this call (costs an extra reduction pass; no autograd).
-  torch::Tensor forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics = nullptr);
+  // per_sample: when non-null, set to this call's per-sample statistics, float64 [B, kFirstHead + H] on the
+  // host (columns: diagnostics_column in model_info.h). Neither changes the returned values.
+  torch::Tensor forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics = nullptr, torch::Tensor* per_sample = nullptr);
 
   AttentionKind kind() const { return kind_; }
   torch::nn::Linear qkv{nullptr}, proj{nullptr};

@@ -13,7 +13,7 @@ namespace {
 
 std::atomic<bool> batch_invariant_on{false};
 
-using SampleFn = std::function<torch::Tensor(const torch::Tensor&)>;
+using SampleFn = std::function<torch::Tensor(const torch::Tensor&, int64_t)>;
 
 // body(i) for i in [0, n), inside an active parallel region whenever LibTorch may use more than one thread: ATen
 // and OpenBLAS run their kernels on the calling thread inside a region, so everything body(i) computes is
@@ -41,7 +41,7 @@ struct PerSampleFunction : public torch::autograd::Function<PerSampleFunction> {
       at::AutoGradMode grad_mode(true);  // autograd::Function runs forward with gradients off
       auto& input = inputs[static_cast<size_t>(i)];
       input = x.narrow(0, i, 1).detach().requires_grad_(true);
-      outputs[static_cast<size_t>(i)] = (*fn)(input);
+      outputs[static_cast<size_t>(i)] = (*fn)(input, i);
     });
     std::vector<torch::Tensor> values;
     values.reserve(outputs.size());
@@ -79,7 +79,7 @@ torch::Tensor forward_per_sample(const SampleFn& fn, const torch::Tensor& x) {
   if (at::GradMode::is_enabled() && x.requires_grad()) return PerSampleFunction::apply(x, &fn);
   const int64_t n = x.size(0);
   std::vector<torch::Tensor> outputs(static_cast<size_t>(n));
-  for_each_sample(n, [&](int64_t i) { outputs[static_cast<size_t>(i)] = fn(x.narrow(0, i, 1)); });
+  for_each_sample(n, [&](int64_t i) { outputs[static_cast<size_t>(i)] = fn(x.narrow(0, i, 1), i); });
   return torch::cat(outputs, 0);
 }
 

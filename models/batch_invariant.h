@@ -17,9 +17,9 @@ namespace questbench {
 void set_batch_invariant(bool on);
 bool batch_invariant();
 
-// fn on each sample of x alone (x.narrow(0, i, 1)), the results concatenated along dim 0; differentiable with
+// fn(x.narrow(0, i, 1), i) for each sample i of x alone, the results concatenated along dim 0; differentiable with
 // respect to x (each sample's backward also runs alone and single-threaded). fn must treat samples independently
-// (a model in eval mode does).
-torch::Tensor forward_per_sample(const std::function<torch::Tensor(const torch::Tensor&)>& fn, const torch::Tensor& x);
+// (a model in eval mode does); calls for different i run concurrently.
+torch::Tensor forward_per_sample(const std::function<torch::Tensor(const torch::Tensor&, int64_t)>& fn, const torch::Tensor& x);
 
 }  // namespace questbench

@@ -154,11 +154,14 @@ void Model::set_autocast(Autocast mode) {
   autocast_ = mode;
 }
 
-torch::Tensor Model::logits(const torch::Tensor& x01) const {
-  const auto batch_logits = [this](const torch::Tensor& images) {
+torch::Tensor Model::logits(const torch::Tensor& x01) const { return logits(x01, nullptr); }
+
+torch::Tensor Model::logits(const torch::Tensor& x01, std::vector<torch::Tensor>* per_sample_diagnostics) const {
+  QB_CHECK(vit_ || !per_sample_diagnostics, info_.name << ": attention diagnostics need a native ViT checkpoint");
+  const auto batch_logits = [this](const torch::Tensor& images, std::vector<torch::Tensor>* diagnostics) {
     auto x = normalize(images);
     AutocastScope autocast(autocast_, device_);
-    if (vit_) return vit_->forward(x).to(torch::kFloat);
+    if (vit_) return vit_->forward(x, nullptr, diagnostics).to(torch::kFloat);
     torch::jit::IValue out = script_->forward({x});
     QB_CHECK(out.isTensor(), info_.name << ": the TorchScript model did not return a tensor");
     auto logits = out.toTensor();
@@ -167,8 +170,26 @@ torch::Tensor Model::logits(const torch::Tensor& x01) const {
     return logits.to(torch::kFloat);
   };
   // Batch-invariant mode is a CPU guarantee (see models/batch_invariant.h); elsewhere the batch runs as one.
-  if (batch_invariant() && device_.is_cpu() && x01.device().is_cpu()) return forward_per_sample(batch_logits, x01);
-  return batch_logits(x01);
+  if (!(batch_invariant() && device_.is_cpu() && x01.device().is_cpu())) return batch_logits(x01, per_sample_diagnostics);
+  if (!per_sample_diagnostics)
+    return forward_per_sample([&](const torch::Tensor& sample, int64_t) { return batch_logits(sample, nullptr); }, x01);
+  // Each sample's diagnostics rows (one per layer), joined per layer in sample order.
+  std::vector<std::vector<torch::Tensor>> rows(static_cast<size_t>(x01.size(0)));
+  auto logits = forward_per_sample(
+      [&](const torch::Tensor& sample, int64_t i) { return batch_logits(sample, &rows[static_cast<size_t>(i)]); }, x01);
+  per_sample_diagnostics->clear();
+  for (size_t layer = 0; !rows.empty() && layer < rows[0].size(); ++layer) {
+    std::vector<torch::Tensor> column;
+    for (const auto& r : rows) column.push_back(r.at(layer));
+    per_sample_diagnostics->push_back(torch::cat(column, 0));
+  }
+  return logits;
+}
+
+int64_t Model::attention_logits_per_sample() const {
+  if (!vit_) return 0;
+  const auto& c = vit_->config();
+  return c.num_heads * c.num_tokens() * c.num_tokens();
 }
 
 std::vector<AttentionDiagnostics> Model::diagnostics(const torch::Tensor& x01) const {

@@ -46,6 +46,11 @@ class Model {
   // x01: float [N, C, H, W] in [0,1] on any device -> logits float [N, K] on the model's device (float32
   // also under autocast, so that losses are computed in float32).
   torch::Tensor logits(const torch::Tensor& x01) const;
+  // The same logits from the same forward pass, and per layer the attention's per-sample statistics, float64
+  // [N, diagnostics_column::kFirstHead + heads] on the host (native ViT only; throws for TorchScript).
+  torch::Tensor logits(const torch::Tensor& x01, std::vector<torch::Tensor>* per_sample_diagnostics) const;
+  // Attention logits of one sample in one layer (heads x tokens x tokens; native ViT only, else 0).
+  int64_t attention_logits_per_sample() const;
   // Mixed precision for the forward pass (default None); throws UsageError if the device cannot run it.
   void set_autocast(Autocast mode);
   Autocast autocast() const { return autocast_; }

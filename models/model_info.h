@@ -34,4 +34,14 @@ struct AttentionDiagnostics {
   double block_out_mean = 0, block_out_std = 0;  // filled by the block that owns the attention
 };
 
+// The per-sample attention statistics of one layer (--diagnostics on the corruption and attack runs): one row
+// of columns per sample, each a statistic of that sample alone, so that a cell's values are functions of its
+// samples' rows (and a split run's rows are those of the unsplit run). The entropy, maximum weight and q/k
+// norms are means over the sample's heads and queries (tokens for the norms); the logits' mean and population
+// variance are over the sample's heads x queries x keys; then one column per head: that head's mean entropy.
+namespace diagnostics_column {
+inline constexpr int kEntropy = 0, kAttnMax = 1, kQNorm = 2, kKNorm = 3, kLogitsMean = 4, kLogitsVariance = 5,
+                     kLogitsMax = 6, kFirstHead = 7;
+}  // namespace diagnostics_column
+
 }  // namespace questbench

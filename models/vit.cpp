@@ -49,8 +49,8 @@ BlockImpl::BlockImpl(const ViTConfig& c) {
   mlp = register_module("mlp", Mlp(c.embed_dim, c.mlp_hidden()));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics) {
-  auto y = x + attn->forward(norm1->forward(x), diagnostics);
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics, torch::Tensor* per_sample) {
+  auto y = x + attn->forward(norm1->forward(x), diagnostics, per_sample);
   y = y + mlp->forward(norm2->forward(y));
   if (diagnostics) {
     torch::NoGradGuard no_grad;
@@ -96,14 +96,16 @@ void VisionTransformerImpl::reset_parameters_timm() {
   }
 }
 
-torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& x, std::vector<AttentionDiagnostics>* diagnostics) {
+torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& x, std::vector<AttentionDiagnostics>* diagnostics,
+                                             std::vector<torch::Tensor>* per_sample) {
   const auto& c = config_;
   auto tokens = patch_embed->forward(x);  // [B, L, E]
   if (c.class_token) tokens = torch::cat({cls_token.expand({tokens.size(0), 1, c.embed_dim}), tokens}, 1);
   tokens = tokens + pos_embed;
   if (diagnostics) diagnostics->assign(block_list_.size(), AttentionDiagnostics{});
+  if (per_sample) per_sample->assign(block_list_.size(), torch::Tensor());
   for (size_t i = 0; i < block_list_.size(); ++i) {
-    tokens = block_list_[i]->forward(tokens, diagnostics ? &(*diagnostics)[i] : nullptr);
+    tokens = block_list_[i]->forward(tokens, diagnostics ? &(*diagnostics)[i] : nullptr, per_sample ? &(*per_sample)[i] : nullptr);
   }
   torch::Tensor pooled;
   if (c.global_pool == "token") {

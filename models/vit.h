@@ -40,7 +40,7 @@ TORCH_MODULE(Mlp);
 class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const ViTConfig& config);
-  torch::Tensor forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics = nullptr);
+  torch::Tensor forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics = nullptr, torch::Tensor* per_sample = nullptr);
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
   Mlp mlp{nullptr};
@@ -52,7 +52,10 @@ class VisionTransformerImpl : public torch::nn::Module {
   explicit VisionTransformerImpl(const ViTConfig& config);
   // x: normalized float [B, C, H, W] -> logits [B, num_classes]. When diagnostics is non-null it is
   // resized to depth and filled per block.
-  torch::Tensor forward(const torch::Tensor& x, std::vector<AttentionDiagnostics>* diagnostics = nullptr);
+  // per_sample: when non-null, resized to depth and set per block to its attention's per-sample statistics
+  // (AttentionImpl::forward).
+  torch::Tensor forward(const torch::Tensor& x, std::vector<AttentionDiagnostics>* diagnostics = nullptr,
+                        std::vector<torch::Tensor>* per_sample = nullptr);
   const ViTConfig& config() const { return config_; }
   // timm's training init: trunc_normal(std .02) for Linear weights and pos_embed, zero biases,
   // cls_token N(0, 1e-6), LayerNorm ones/zeros, Conv2d PyTorch default. Seeded by the caller.

@@ -1,4 +1,5 @@
 // Bit-packing of per-sample 0/1 vectors for the reports (layout: reports/format.h).
+#include "reports/diagnostics.h"
 #include "reports/format.h"
 #include "reports/serialize.h"
 
@@ -90,27 +91,6 @@ std::string pack_floats(const std::vector<float>& values) {
   return base64_encode(bytes);
 }
 
-std::vector<float> unpack_floats(const std::string& packed, int64_t n) {
-  std::vector<uint8_t> bytes;
-  try {
-    bytes = base64_decode(packed);
-  } catch (const FieldError&) {
-    throw FieldError("packed float32 values are not valid base64");
-  }
-  if (static_cast<int64_t>(bytes.size()) != 4 * n) {
-    std::ostringstream message;
-    message << "packed float32 values hold " << bytes.size() / 4.0 << " samples, expected " << n;
-    throw FieldError(message.str());
-  }
-  std::vector<float> values(static_cast<size_t>(n));
-  for (size_t i = 0; i < values.size(); ++i) {
-    uint32_t u = 0;
-    for (int k = 0; k < 4; ++k) u |= static_cast<uint32_t>(bytes[4 * i + k]) << (8 * k);
-    std::memcpy(&values[i], &u, 4);
-  }
-  return values;
-}
-
 std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std::string& what) {
   try {
     auto bits = decode_bits(packed);
@@ -119,6 +99,33 @@ std::vector<uint8_t> unpack_bits(const std::string& packed, int64_t n, const std
   } catch (const FieldError& e) {
     throw Error(what + ": " + e.what());
   }
+}
+
+std::vector<float> unpack_floats(const std::string& packed) {
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = base64_decode(packed);
+  } catch (const FieldError&) {
+    throw FieldError("packed float32 values are not valid base64");
+  }
+  if (bytes.size() % 4 != 0) throw FieldError("packed float32 values are not a whole number of values");
+  std::vector<float> values(bytes.size() / 4);
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint32_t u = 0;
+    for (int k = 0; k < 4; ++k) u |= static_cast<uint32_t>(bytes[4 * i + static_cast<size_t>(k)]) << (8 * k);
+    std::memcpy(&values[i], &u, 4);
+  }
+  return values;
+}
+
+std::vector<float> unpack_floats(const std::string& packed, int64_t n) {
+  auto values = unpack_floats(packed);
+  if (static_cast<int64_t>(values.size()) != n) {
+    std::ostringstream message;
+    message << "packed float32 values hold " << values.size() << " samples, expected " << n;
+    throw FieldError(message.str());
+  }
+  return values;
 }
 
 }  // namespace questbench

@@ -661,6 +661,7 @@ Comparison compare_reports(std::vector<InputReport> inputs, const CompareOptions
   compute_corruption_errors(c);
   compute_calibration(c);
   build_headline(c);
+  c.diagnostics = compare_diagnostics(c);
   return c;
 }
 

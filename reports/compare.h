@@ -10,6 +10,7 @@
 #pragma once
 
 #include "reports/calibration.h"
+#include "reports/diagnostics_compare.h"
 #include "reports/report.h"
 #include "reports/stats.h"
 
@@ -160,6 +161,7 @@ struct Comparison {
   std::vector<ModelCalibration> calibration;  // per model
   std::vector<std::string> warnings;      // pairing problems, inconsistent inputs: shown first
   bool all_paired = true;                 // every delta is paired
+  DiagnosticsComparison diagnostics;      // attention diagnostics (inputs run with --diagnostics), else empty
 };
 
 // Builds the comparison. Throws questbench::Error for inputs that cannot be compared at all (fewer

@@ -273,6 +273,7 @@ std::string comparison_summary_to_json(const Comparison& c) {
                       {"p_holm", d.p_holm},
                       {"significant", d.significant}});
   j["deltas"] = std::move(deltas);
+  if (!c.diagnostics.empty()) j["diagnostics"] = {{"layers", c.diagnostics.layers}, {"sentences", c.diagnostics.sentences}};
   return j.dump(2) + "\n";
 }
 

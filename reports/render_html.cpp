@@ -334,6 +334,32 @@ void calibration(std::ostringstream& o, const Comparison& c) {
   }
 }
 
+void diagnostics(std::ostringstream& o, const Comparison& c) {
+  const auto& d = c.diagnostics;
+  if (d.empty()) return;
+  o << "<h2>Attention diagnostics</h2><p class=\"small\">Per layer: mean attention entropy (nats), mean key norm before "
+       "normalization, mean maximum attention weight and the largest attention logit, on the clean images, the corrupted "
+       "images and the attacks' adversarial examples. Δ: the paired change from the same model's clean samples (entropy in "
+       "nats, key norm relative to its clean mean) with the "
+    << std::lround(100 * c.options.level)
+    << " % percentile bootstrap interval over samples (for corruption means, each corruption's highest severity and the "
+       "attacks); * in the sentences: the interval excludes 0. Between models: the paired difference of clean attention entropy, with its interval.</p>";
+  const auto header = diagnostics_table_header(c);
+  for (int l = 0; l < d.layers; ++l) {
+    o << "<h3>Layer " << (l + 1) << "</h3><ul class=\"findings\">";
+    for (const auto& s : d.sentences[static_cast<size_t>(l)]) o << "<li>" << esc(s) << "</li>";
+    o << "</ul><table><thead><tr>";
+    for (const auto& h : header) o << "<th>" << esc(h) << "</th>";
+    o << "</tr></thead><tbody>";
+    for (const auto& row : diagnostics_table_rows(c, l)) {
+      o << "<tr>";
+      for (const auto& cell : row) o << "<td>" << esc(cell) << "</td>";
+      o << "</tr>";
+    }
+    o << "</tbody></table>";
+  }
+}
+
 void statistics(std::ostringstream& o, const Comparison& c) {
   o << "<h2>Statistics</h2><p class=\"methods\">" << esc(methods_text(c)) << "</p>";
   for (size_t m = 0; m < c.models.size(); ++m) {
@@ -464,6 +490,7 @@ std::string render_html(const Comparison& c) {
   ce_and_heatmaps(o, c);
   severity_charts(o, c);
   calibration(o, c);
+  diagnostics(o, c);
   statistics(o, c);
   sanity(o, c);
   provenance(o, c);

@@ -186,6 +186,23 @@ void attack_table(std::ostringstream& out, const Comparison& c) {
   out << table(header, rows, "ll" + std::string(header.size() - 3, 'r') + "l") << "\n";
 }
 
+void diagnostics(std::ostringstream& out, const Comparison& c) {
+  const auto& d = c.diagnostics;
+  if (d.empty()) return;
+  out << "## Attention diagnostics\n\n"
+      << "Per layer: mean attention entropy (nats), mean key norm before normalization, mean maximum attention weight and the "
+         "largest attention logit, on the clean images, the corrupted images and the attacks' adversarial examples. Δ: the "
+         "paired change from the same model's clean samples (entropy in nats, key norm relative to its clean mean) with the "
+         << static_cast<int>(std::lround(100 * c.options.level))
+      << " % percentile bootstrap interval over samples (for corruption means, each corruption's highest severity and the "
+         "attacks); * in the sentences: the interval excludes 0. Between models: the paired difference of clean attention entropy, with its interval.\n\n";
+  for (int l = 0; l < d.layers; ++l) {
+    out << "### Layer " << (l + 1) << "\n\n";
+    for (const auto& s : d.sentences[static_cast<size_t>(l)]) out << "* " << s << "\n";
+    out << "\n" << table(diagnostics_table_header(c), diagnostics_table_rows(c, l), "l") << "\n";
+  }
+}
+
 void statistics(std::ostringstream& out, const Comparison& c) {
   out << "## Statistics\n\n" << methods_text(c) << "\n\n";
   for (size_t m = 0; m < c.models.size(); ++m) {
@@ -284,6 +301,7 @@ std::string render_markdown(const Comparison& c) {
   corruption_tables(out, c);
   calibration(out, c);
   attack_table(out, c);
+  diagnostics(out, c);
   statistics(out, c);
   sanity(out, c);
   provenance(out, c);

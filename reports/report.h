@@ -54,6 +54,16 @@ struct CalibrationData {
   bool empty() const { return confidence.empty(); }
 };
 
+// Attention diagnostics of one layer over a cell's samples (--diagnostics): each sample's row of per-sample
+// statistics (columns: diagnostics_column in models/model_info.h), in sample order. Everything a report shows
+// is a function of the rows (layer_summary in reports/diagnostics.h), so a merge that concatenates the parts'
+// rows gives the unsplit run's numbers, bit for bit.
+struct LayerDiagnostics {
+  int64_t heads = 0;
+  int64_t logits_per_sample = 0;  // heads x queries x keys: the count behind a sample's logit mean and variance
+  std::vector<float> values;      // samples x (diagnostics_column::kFirstHead + heads), row-major
+};
+
 // Clean accuracy of one model on the evaluated samples (sample i = dataset index i).
 struct CleanResult {
   int64_t n = 0, correct = 0;
@@ -62,6 +72,7 @@ struct CleanResult {
   std::vector<int64_t> per_class_n, per_class_correct;
   std::vector<uint8_t> correct_mask;  // per sample 0/1, stored bit-packed in JSON
   CalibrationData calibration;        // per sample, parallel to correct_mask (empty: not measured)
+  std::vector<LayerDiagnostics> diagnostics;  // per layer (--diagnostics; empty otherwise)
 };
 
 struct EvalReport {
@@ -110,6 +121,9 @@ struct AttackCell {
   int64_t non_finite = 0;
   double seconds = 0;
   std::vector<uint8_t> robust_mask;  // per sample
+  // Per layer, on the adversarial examples the attack returned (a cascade: the final ones, i.e. the breaking
+  // stage's point, else the clean image); --diagnostics only.
+  std::vector<LayerDiagnostics> diagnostics;
 };
 
 // Per model and eps: robust only if robust under every attack of that norm at that eps.
@@ -147,6 +161,7 @@ struct CorruptionCell {
   double seconds = 0;                    // this model's inference time on the cell
   std::vector<uint8_t> correct_mask;     // per sample (sample i = index i of the cell's data)
   CalibrationData calibration;           // per sample, parallel to correct_mask (empty: not measured)
+  std::vector<LayerDiagnostics> diagnostics;  // per layer, on the corrupted images (--diagnostics only)
 };
 
 // Per model and corruption: error summed over severities and normalized by the baseline.

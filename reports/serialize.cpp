@@ -5,11 +5,13 @@
 #include "reports/serialize.h"
 
 #include "reports/calibration.h"
+#include "reports/diagnostics.h"
 #include "reports/format.h"
 
 #include <cmath>
 #include <type_traits>
 #include <algorithm>
+#include <cmath>
 
 namespace questbench {
 namespace {
@@ -234,6 +236,44 @@ void calibration_fields(Io& io, D& data, const std::vector<uint8_t>& correct_mas
   }
 }
 
+// A layer's per-sample rows, packed, and its summary (written for readers, recomputed from the rows).
+template <class Io, class D>
+void layer_diagnostics_fields(Io& io, D& d) {
+  io.derived("summary", [&] {
+    const auto m = layer_summary(d);
+    return Json{{"entropy_mean", m.entropy_mean}, {"entropy_per_head", m.entropy_per_head}, {"attn_max_mean", m.attn_max_mean},
+                {"q_norm_mean", m.q_norm_mean},   {"k_norm_mean", m.k_norm_mean},           {"logits_std", m.logits_std},
+                {"logits_max", m.logits_max}};
+  });
+  io("heads", d.heads);
+  io("logits_per_sample", d.logits_per_sample);
+  if constexpr (Io::reading) {
+    d.values = unpack_floats(io.at("values").template get<std::string>());
+    if (d.heads < 1 || d.logits_per_sample < 1 || d.values.size() % static_cast<size_t>(diagnostics_row_size(d)) != 0)
+      throw FieldError("attention diagnostics: " + std::to_string(d.values.size()) + " values do not form rows of " +
+                       std::to_string(diagnostics_column::kFirstHead) + " + " + std::to_string(d.heads) + " heads");
+    for (float v : d.values)
+      if (!std::isfinite(v)) throw FieldError("attention diagnostics: a value is not finite");
+  } else {
+    io.set("values", pack_floats(d.values));
+  }
+}
+
+// Per layer, present only in runs with --diagnostics (and absent from reports written before it existed).
+template <class Io, class C>
+void diagnostics_list_field(Io& io, C& c, int64_t n) {
+  if constexpr (Io::reading) {
+    if (!io.has("diagnostics")) return;
+    io.list("diagnostics", c.diagnostics);
+    for (const auto& d : c.diagnostics)
+      if (diagnostics_samples(d) != n)
+        throw FieldError("attention diagnostics hold " + std::to_string(diagnostics_samples(d)) + " samples, expected " +
+                         std::to_string(n));
+  } else {
+    if (!c.diagnostics.empty()) io.list("diagnostics", c.diagnostics);
+  }
+}
+
 template <class Io, class C>
 void clean_fields(Io& io, C& c) {
   io("n", c.n);
@@ -263,6 +303,7 @@ void clean_fields(Io& io, C& c) {
   }
   io.bits("correct_bits", c.correct_mask, c.n);
   calibration_fields(io, c.calibration, c.correct_mask, c.n);
+  diagnostics_list_field(io, c, c.n);
 }
 
 template <class Io, class C>
@@ -305,6 +346,7 @@ void attack_cell_fields(Io& io, C& c) {
   io.optional("non_finite", c.non_finite, int64_t{0});  // absent in reports before non-finite counting
   io("seconds", c.seconds);
   io.bits("robust_bits", c.robust_mask, c.n);
+  diagnostics_list_field(io, c, c.n);
   io.optional("stages", c.stages, std::vector<AttackStage>{});
   // A stage's bits are stored without their count (packed to whole bytes): the cell's n is theirs.
   if constexpr (!std::is_const_v<C>)
@@ -370,6 +412,7 @@ void corruption_cell_fields(Io& io, C& c) {
   io.optional("seconds", c.seconds, 0.0);
   io.bits("correct_bits", c.correct_mask, c.n);
   calibration_fields(io, c.calibration, c.correct_mask, c.n);
+  diagnostics_list_field(io, c, c.n);
 }
 
 template <class Io, class E>
@@ -458,6 +501,7 @@ QB_JSON_FIELDS(RunContext, context_fields)
 QB_JSON_FIELDS(DatasetInfo, dataset_fields)
 QB_JSON_FIELDS(ModelInfo, model_fields)
 QB_JSON_FIELDS(AttentionDiagnostics, diagnostics_fields)
+QB_JSON_FIELDS(LayerDiagnostics, layer_diagnostics_fields)
 QB_JSON_FIELDS(CleanResult, clean_fields)
 QB_JSON_FIELDS(AttackStage, attack_stage_fields)
 QB_JSON_FIELDS(AttackCell, attack_cell_fields)

@@ -44,6 +44,8 @@ void to_json(Json& j, const ModelInfo& m);
 void from_json(const Json& j, ModelInfo& m);
 void to_json(Json& j, const AttentionDiagnostics& d);
 void from_json(const Json& j, AttentionDiagnostics& d);
+void to_json(Json& j, const LayerDiagnostics& d);
+void from_json(const Json& j, LayerDiagnostics& d);
 
 // per_class names the classes by index; a report names them with label_classes.
 void to_json(Json& j, const CleanResult& c);

@@ -116,6 +116,8 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
     write_bytes(tmp + "/idx/t10k-images-idx3-ubyte", images + std::string(5 * 784, '\0'));       // only 5 present
     write_bytes(tmp + "/idx/t10k-labels-idx1-ubyte", std::string("\x00\x00\x08\x01\x00\x00\x00\x0a", 8) + std::string(10, '\1'));
   }
+  // A TorchScript classifier (no attention to diagnose).
+  fs::copy_file(reference_dir() + "/attacks/models/m2_mlp.pt", tmp + "/net.pt");
   fs::create_directories(tmp + "/cifar");
   write_bytes(tmp + "/cifar/test_batch.bin", std::string(3073 * 2 + 100, '\0'));
   fs::create_directories(tmp + "/adir");
@@ -184,6 +186,12 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
       {"missing labels file", eval + " --dataset {tmp}/x.npy --labels {tmp}/nolabels.npy", 1, "labels {tmp}/nolabels.npy: not found"},
       // Names and values.
       {"unknown attention", eval + " --attention fancy", 2, "attention 'fancy': unknown variant"},
+      {"--diagnostics with a TorchScript model (attack)",
+       "attack --quiet --threads 1 --torchscript --input-size 1,28,28 --model {tmp}/net.pt --limit 4 --attacks fgsm --diagnostics -o {out}",
+       2, "--diagnostics: model 'net' is a TorchScript model; attention diagnostics need a native ViT (safetensors) checkpoint"},
+      {"--diagnostics with a TorchScript model (corruption)",
+       "corruption --quiet --threads 1 --torchscript --input-size 1,28,28 --model {tmp}/net.pt --limit 4 --corruptions fog --diagnostics -o {out}",
+       2, "--diagnostics: model 'net' is a TorchScript model; attention diagnostics need a native ViT (safetensors) checkpoint"},
       {"unknown attack", attack + " --attacks cw", 2, "attack 'cw': unknown (valid: fgsm, pgd, pgd-l2, "},
       {"unknown attack option", attack + " --attacks pgd:stepz=3", 2, "attack pgd: unknown option 'stepz'"},
       {"attack option out of range", attack + " --attacks pgd:steps=0", 2, "pgd option steps '0': must be >= 1"},

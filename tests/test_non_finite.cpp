@@ -91,8 +91,10 @@ TEST_CASE("NaN logits under a corruption are counted per cell and fail the run a
     if (cell.severity == 1) {
       CHECK(cell.non_finite == 0);
       CHECK(cell.correct == 8);
+      CHECK(cell.calibration.confidence.size() == 8);
     } else {
       CHECK(cell.non_finite == expected_s5);
+      CHECK(cell.calibration.empty());  // no calibration over a cell with non-finite probabilities
       // The NaN samples are not counted correct, whatever argmax makes of NaN.
       CHECK(cell.correct == 8 - expected_s5);
       for (int64_t i = 0; i < 8; ++i) CHECK(cell.correct_mask[static_cast<size_t>(i)] == ((s5[i].mean().item<float>() > 0.7f) ? 0 : 1));

@@ -27,7 +27,7 @@ struct AttackCommandOptions : ModelDataOptions {
   int restarts = 1;
   bool no_random_start = false, no_early_stop = false, no_sanity = false;
   std::string loss = "ce", targeted, preset, save_adv, output = "attack.json", rng = "per-sample";
-  bool resume = false;
+  bool resume = false, diagnostics = false;
   SplitOptions split;
 };
 
@@ -67,6 +67,7 @@ AttackSweepOptions sweep_options(const AttackCommandOptions& o) {
   sweep.save_adv_dir = o.save_adv;
   sweep.journal_path = o.output + ".journal";
   sweep.resume = o.resume;
+  sweep.diagnostics = o.diagnostics;
   return sweep;
 }
 
@@ -129,6 +130,8 @@ void add_attack_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--save-adv", o->save_adv, "write adversarial examples: DIR/<model>__<attack>__eps-<eps>.npy (float32 NCHW)");
   cmd->add_flag("--no-sanity-checks", o->no_sanity, "skip the extra sanity probes (large eps, doubled steps)");
   cmd->add_flag("--resume", o->resume, "continue from <output>.journal (finished cells are kept)");
+  cmd->add_flag("--diagnostics", o->diagnostics,
+                "record per-layer attention diagnostics (entropy, max weight, logits, q/k norms) on clean images and on the adversarial examples (native ViT models)");
   cmd->add_option("-o,--output", o->output, "report path (written atomically)")->capture_default_str();
   add_split_options(cmd, o->split);
 }

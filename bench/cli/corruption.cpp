@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 struct CorruptionCommandOptions : ModelDataOptions {
   std::string corruptions = "auto", severities = "1-5", baseline, table = "auto", frost_dir, clean_dataset;
   std::string clean_format = "auto";
-  bool no_quantize = false, imagenet_c_jpeg = false, resume = false;
+  bool no_quantize = false, imagenet_c_jpeg = false, resume = false, diagnostics = false;
   std::string output = "corruption.json";
   int64_t clean_cache_mb = 64;
   SplitOptions split;
@@ -77,6 +77,7 @@ CorruptionSweepOptions sweep_options(const CorruptionCommandOptions& o, const st
   sweep.journal_path = o.output + ".journal";
   sweep.cache_bytes = o.clean_cache_mb << 20;
   sweep.resume = o.resume;
+  sweep.diagnostics = o.diagnostics;
   sweep.precorrupted_format = pre;
   sweep.precorrupted_root = pre.empty() ? "" : fs::absolute(o.data.dataset).lexically_normal().string();
   QB_USAGE_CHECK(pre.empty() || o.clean_dataset.empty() || o.clean_dataset != o.data.dataset,
@@ -200,6 +201,8 @@ void add_corruption_command(CLI::App& app, CommandRunner& runner) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue from <output>.journal (finished cells are kept)");
+  cmd->add_flag("--diagnostics", o->diagnostics,
+                "record per-layer attention diagnostics (entropy, max weight, logits, q/k norms) on clean and corrupted images (native ViT models)");
   cmd->add_option("-o,--output", o->output, "report path (written atomically)")->capture_default_str();
   add_split_options(cmd, o->split);
 }
