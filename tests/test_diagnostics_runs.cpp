@@ -20,6 +20,9 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <set>
+#include <map>
+#include <cmath>
 
 using namespace questbench;
 
@@ -275,6 +278,27 @@ TEST_CASE("attack diagnostics describe the adversarial examples the attack retur
   CHECK(report.cells[0].diagnostics[0].values != report.clean[0].diagnostics[0].values);
 }
 
+// The SVG element of the chart `id` in `html` (empty when absent).
+std::string chart_svg(const std::string& html, const std::string& id) {
+  const auto at = html.find("data-chart=\"" + id + "\"");
+  if (at == std::string::npos) return "";
+  const auto start = html.rfind("<svg", at), end = html.find("</svg>", at);
+  return end == std::string::npos ? "" : html.substr(start, end + 6 - start);
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+// Per corruption of the report, the severities it was run at.
+std::map<std::string, std::set<int>> corruption_severities(const CorruptionReport& report) {
+  std::map<std::string, std::set<int>> out;
+  for (const auto& cell : report.cells) out[cell.corruption].insert(cell.severity);
+  return out;
+}
+
 TEST_CASE("the comparison states per layer how key norms and entropy move", "[diagnostics]") {
   auto data = fashion_mnist();
   const std::vector<Model> models = {load(shipped("standard")), load(shipped("quest"))};
@@ -321,6 +345,34 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
   }
   const auto html = render_html(c);
   CHECK(html.find("<h2>Attention diagnostics</h2>") != std::string::npos);
+  // Per layer two charts (key norm, entropy): one marker per model at clean and at each corruption's mean over
+  // severities, and a whisker (the paired interval) at each corruption mean run at more than one severity.
+  {
+    const auto severities = corruption_severities(report);
+    const size_t models_n = report.models.size();
+    size_t whiskers = 0;
+    for (const auto& [name, s] : severities) whiskers += s.size() > 1 ? models_n : 0;
+    for (int l = 1; l <= 4; ++l)
+      for (const std::string panel : {"key-norm", "entropy"}) {
+        const auto svg = chart_svg(html, "diagnostics-layer-" + std::to_string(l) + "-" + panel);
+        INFO("layer " << l << " " << panel);
+        REQUIRE(!svg.empty());
+        CHECK(occurrences(svg, "class=\"mark\"") == (1 + severities.size()) * models_n);
+        CHECK(occurrences(svg, "class=\"whisker\"") == whiskers);
+        for (const auto& m : report.models) CHECK(svg.find(">" + m.name + "</text>") != std::string::npos);  // legend
+      }
+    CHECK(chart_svg(html, "diagnostics-layer-5-entropy").empty());
+    // The clean marker of layer 1's key-norm chart carries the table's value in its tooltip.
+    const auto svg = chart_svg(html, "diagnostics-layer-1-key-norm");
+    const double clean_k = layer_summary(report.clean[0].diagnostics[0]).k_norm_mean;
+    const std::regex tip("<title>clean, fmnist_vit_standard: ([0-9.]+)</title>");
+    std::smatch m;
+    REQUIRE(std::regex_search(svg, m, tip));
+    const std::string shown = m[1];
+    const auto decimals = shown.find('.') == std::string::npos ? 0 : shown.size() - shown.find('.') - 1;
+    CHECK(decimals == 3);
+    CHECK(std::stod(shown) == Approx(clean_k).margin(0.0005 + 1e-12));
+  }
   const auto summary = Json::parse(comparison_summary_to_json(c));
   CHECK(summary.at("diagnostics").at("sentences").size() == 4);
   // Reports without diagnostics compare as before, without the section.
@@ -330,6 +382,32 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
   const auto plain = compare_reports({input_from_corruption("c.json", plain_report)}, options);
   CHECK(plain.diagnostics.empty());
   CHECK(render_markdown(plain).find("Attention diagnostics") == std::string::npos);
+}
+
+TEST_CASE("the diagnostics charts render in headless Chromium without console messages", "[diagnostics][browser]") {
+  auto data = fashion_mnist();
+  const std::vector<Model> models = {load(shipped("standard")), load(shipped("quest"))};
+  auto o = small_corruption_sweep(12, 12);
+  o.baseline = "fmnist_vit_standard";
+  auto report = run_corruption_sweep(models, data.get(), nullptr, o, null_reporter());
+  report.dataset.evaluated = 12;
+  CompareOptions options;
+  options.bootstrap = 100;
+  const auto c = compare_reports({input_from_corruption("c.json", report)}, options);
+  REQUIRE(c.diagnostics.layers > 0);
+  const auto dir = test::make_temp_dir("diagnostics-browser");
+  write_file_atomic(dir + "/report.html", render_html(c));
+  std::string out;
+  const int rc = test::run_command(test::source_dir() + "/scripts/check-report-html " + dir + "/report.html " + dir + "/browser", &out);
+  INFO(out);
+  REQUIRE(rc == 0);  // fails when chromium is missing: never skipped
+  const size_t markers = (1 + corruption_severities(report).size()) * report.models.size();
+  for (int l = 1; l <= c.diagnostics.layers; ++l)
+    for (const std::string panel : {"key-norm", "entropy"}) {
+      const std::string line = "chart diagnostics-layer-" + std::to_string(l) + "-" + panel + ": " + std::to_string(markers) + " data marks drawn";
+      INFO(line);
+      CHECK(out.find(line) != std::string::npos);
+    }
 }
 
 TEST_CASE("split runs with diagnostics merge into the unsplit report", "[diagnostics][cli]") {
