@@ -301,16 +301,15 @@ void diagnostics_charts(std::ostringstream& o, const Comparison& c, int layer) {
   const auto l = static_cast<size_t>(layer);
   size_t clean = 0;
   while (clean < d.conditions.size() && d.conditions[clean].kind != "clean") ++clean;
-  const std::string level = std::to_string(std::lround(100 * c.options.level)) + " %";
   DotChartSpec key_norm, entropy;
   key_norm.id = "diagnostics-layer-" + std::to_string(layer + 1) + "-key-norm";
   key_norm.title = "Layer " + std::to_string(layer + 1) + ": mean key norm";
-  key_norm.y_label = "key norm (before normalization)";
+  key_norm.y_label = "key norm";
   entropy.id = "diagnostics-layer-" + std::to_string(layer + 1) + "-entropy";
   entropy.title = "Layer " + std::to_string(layer + 1) + ": mean attention entropy";
   entropy.y_label = "entropy (nats)";
   for (auto* spec : {&key_norm, &entropy}) {
-    spec->x_label = "condition (corruptions: mean over severities; whiskers: " + level + " paired CI)";
+    spec->x_label = "condition";
     for (size_t k = 0; k < d.models.size(); ++k) {
       spec->series_names.push_back(c.models[static_cast<size_t>(d.models[k])].display);
       spec->colours.push_back(series_colour(static_cast<int>(k)));
@@ -360,7 +359,10 @@ void diagnostics(std::ostringstream& o, const Comparison& c) {
        "nats, key norm relative to its clean mean) with the "
     << std::lround(100 * c.options.level)
     << " % percentile bootstrap interval over samples (for corruption means, each corruption's highest severity and the "
-       "attacks); * in the sentences: the interval excludes 0. Between models: the paired difference of clean attention entropy, with its interval.</p>";
+       "attacks); * in the sentences: the interval excludes 0. Between models: the paired difference of clean attention entropy, with its interval. "
+       "Charts: per layer the mean key norm (before normalization) and the mean attention entropy of each model on the clean images, "
+       "each corruption (its mean over severities) and each attack; the whisker is the paired interval of the change from clean, "
+       "placed at the condition's value.</p>";
   const auto header = diagnostics_table_header(c);
   for (int l = 0; l < d.layers; ++l) {
     o << "<h3>Layer " << (l + 1) << "</h3><ul class=\"findings\">";

@@ -262,13 +262,13 @@ std::string dot_chart_svg(const DotChartSpec& s) {
   double label_w = 0;
   for (const auto& c : s.categories) label_w = std::max(label_w, text_width(c, 10));
   const double slant = 0.766 * label_w + 8;  // sin(40 deg) of the label's length
-  const double step = std::max(30.0, 10.0 * static_cast<double>(k) + 14);
+  const double step = std::max(44.0, 10.0 * static_cast<double>(k) + 20);
   const double left = 50, right = 14, top = 26, ph = s.plot_height;
   const double pw = step * static_cast<double>(std::max<size_t>(1, s.categories.size()));
   std::vector<ChartSeries> legend;
   for (size_t i = 0; i < k; ++i)
     legend.push_back({s.series_names[i], s.colours[i], i < s.markers.size() ? s.markers[i] : series_marker(static_cast<int>(i)), false, {}, {}});
-  const int width = static_cast<int>(std::max(left + pw + right, 240.0));
+  const int width = static_cast<int>(std::max(left + pw + right, 260.0));
   int legend_rows = 1;
   legend_svg(legend, 0, 0, width - 16, &legend_rows);
   const int height = static_cast<int>(top + ph + slant + 22 + 13 * legend_rows);

@@ -52,7 +52,7 @@ struct DotChartSpec {
   std::vector<std::string> categories;                      // x tick labels (drawn slanted)
   std::vector<std::vector<double>> values;                  // [category][series]; NaN: no marker
   std::vector<std::vector<double>> lo, hi;                  // [category][series]; NaN or absent: no whisker
-  double plot_height = 120;
+  double plot_height = 150;
 };
 std::string dot_chart_svg(const DotChartSpec& spec);
 
