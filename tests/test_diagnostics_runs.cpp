@@ -391,17 +391,30 @@ TEST_CASE("the diagnostics charts render in headless Chromium without console me
   o.baseline = "fmnist_vit_standard";
   auto report = run_corruption_sweep(models, data.get(), nullptr, o, null_reporter());
   report.dataset.evaluated = 12;
+  AttackSweepOptions a;
+  a.attacks = {"fgsm"};
+  a.eps_linf = {{2.0 / 255.0, "2/255"}, {8.0 / 255.0, "8/255"}};
+  a.batch_size = 12;
+  a.range = {0, 12};
+  a.sanity_checks = false;
+  a.diagnostics = true;
+  auto attacks = run_attack_sweep(models, *data, a, null_reporter());
+  attacks.dataset.evaluated = 12;  // what the command records
   CompareOptions options;
   options.bootstrap = 100;
-  const auto c = compare_reports({input_from_corruption("c.json", report)}, options);
+  const auto c = compare_reports({input_from_corruption("c.json", report), input_from_attack("a.json", attacks)}, options);
   REQUIRE(c.diagnostics.layers > 0);
+  // Clean, each corruption (its mean) and each attack x eps.
+  std::set<std::string> attack_settings;
+  for (const auto& cell : attacks.cells) attack_settings.insert(cell.attack + " " + cell.norm + " " + cell.eps_text);
+  REQUIRE(attack_settings.size() == 2);
   const auto dir = test::make_temp_dir("diagnostics-browser");
   write_file_atomic(dir + "/report.html", render_html(c));
   std::string out;
   const int rc = test::run_command(test::source_dir() + "/scripts/check-report-html " + dir + "/report.html " + dir + "/browser", &out);
   INFO(out);
   REQUIRE(rc == 0);  // fails when chromium is missing: never skipped
-  const size_t markers = (1 + corruption_severities(report).size()) * report.models.size();
+  const size_t markers = (1 + corruption_severities(report).size() + attack_settings.size()) * report.models.size();
   for (int l = 1; l <= c.diagnostics.layers; ++l)
     for (const std::string panel : {"key-norm", "entropy"}) {
       const std::string line = "chart diagnostics-layer-" + std::to_string(l) + "-" + panel + ": " + std::to_string(markers) + " data marks drawn";
