@@ -11,6 +11,7 @@
 #include "reports/diagnostics.h"
 #include "reports/format.h"
 #include "reports/render.h"
+#include "reports/svg_charts.h"
 #include "tests/test_support.h"
 
 #include <nlohmann/json.hpp>
@@ -382,6 +383,45 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
   const auto plain = compare_reports({input_from_corruption("c.json", plain_report)}, options);
   CHECK(plain.diagnostics.empty());
   CHECK(render_markdown(plain).find("Attention diagnostics") == std::string::npos);
+}
+
+TEST_CASE("the dot chart draws a marker per present value and a whisker per interval", "[diagnostics][charts]") {
+  const double nan = std::nan("");
+  DotChartSpec spec;
+  spec.id = "dots";
+  spec.title = "key norm";
+  spec.x_label = "condition";
+  spec.y_label = "key norm";
+  spec.series_names = {"standard", "quest"};
+  spec.colours = {series_colour(0), series_colour(1)};
+  spec.markers = {series_marker(0), series_marker(1)};
+  spec.categories = {"clean", "a<b", "pgd Linf 8/255"};
+  spec.values = {{1.0, 2.0}, {1.5, nan}, {1.25, 2.5}};
+  spec.lo = {{nan, nan}, {1.25, nan}, {nan, 2.0}};
+  spec.hi = {{nan, nan}, {1.75, nan}, {1.5, 3.0}};  // (2, 0): no lower end, no whisker
+  const auto svg = dot_chart_svg(spec);
+  CHECK(occurrences(svg, "class=\"mark\"") == 5);
+  CHECK(occurrences(svg, "class=\"whisker\"") == 2);
+  CHECK(svg.find("a&lt;b") != std::string::npos);
+  CHECK(svg.find("a<b") == std::string::npos);
+  CHECK(svg.find("nan") == std::string::npos);
+  // The whisker of (1, 0) spans 1.25 to 1.75 around its marker at 1.5: on screen, lower values lie lower.
+  const std::regex whisker("<title>a&lt;b, standard: 1.500 \\[1.250, 1.750\\]</title>");
+  CHECK(std::regex_search(svg, whisker));
+  const std::regex line("class=\"whisker\" x1=\"[0-9.]+\" y1=\"([0-9.]+)\" x2=\"[0-9.]+\" y2=\"([0-9.]+)\"[^>]*/><title>a&lt;b[^<]*</title><circle class=\"mark\" cx=\"[0-9.]+\" cy=\"([0-9.]+)\"");
+  std::smatch m;
+  REQUIRE(std::regex_search(svg, m, line));
+  const double y_lo = std::stod(m[1]), y_hi = std::stod(m[2]), y = std::stod(m[3]);
+  CHECK(y_lo > y);
+  CHECK(y > y_hi);
+  CHECK(y_lo - y == Approx(y - y_hi).margin(0.2));
+  // Equal values everywhere still give a finite axis.
+  spec.values = {{2.0, 2.0}, {2.0, 2.0}, {2.0, 2.0}};
+  spec.lo = spec.hi = {};
+  const auto flat = dot_chart_svg(spec);
+  CHECK(occurrences(flat, "class=\"mark\"") == 6);
+  CHECK(flat.find("nan") == std::string::npos);
+  CHECK(!std::regex_search(flat, std::regex("[\">]-?inf[\"< ]")));  // no infinite coordinate or tick
 }
 
 TEST_CASE("the diagnostics charts render in headless Chromium without console messages", "[diagnostics][browser]") {
