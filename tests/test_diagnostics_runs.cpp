@@ -1,6 +1,6 @@
 // --diagnostics on the corruption and attack runs: the per-sample attention statistics against timm's reference
 // diagnostics and against the batch computation, their independence of batching, split runs and journals, the
-// adversarial examples they describe, and the comparison's sentences.
+// adversarial examples they describe, and the comparison's sentences and charts.
 #include "tests/catch_torch.h"  // first: see the header
 #include "bench/attack_runner.h"
 #include "bench/corruption_runner.h"
