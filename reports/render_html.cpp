@@ -334,6 +334,80 @@ void calibration(std::ostringstream& o, const Comparison& c) {
   }
 }
 
+// The conditions the diagnostics charts show: clean, each corruption's mean over its severities (the
+// severity itself when it was run at one only) and each attack x eps.
+std::vector<size_t> diagnostics_chart_conditions(const DiagnosticsComparison& d) {
+  std::vector<size_t> out;
+  for (size_t j = 0; j < d.conditions.size(); ++j) {
+    const auto& cond = d.conditions[j];
+    if (cond.kind == "corruption") {
+      const std::string name = cond.short_label.substr(0, cond.short_label.rfind(' '));
+      const bool has_mean = std::any_of(d.conditions.begin(), d.conditions.end(),
+                                        [&](const DiagnosticsCondition& m) { return m.kind == "corruption mean" && m.short_label == name; });
+      if (has_mean) continue;
+    }
+    out.push_back(j);
+  }
+  return out;
+}
+
+// Per layer two panels, mean key norm and mean attention entropy, one marker per model and condition; the
+// whisker is the paired interval of the change from clean, placed at the condition's value.
+void diagnostics_charts(std::ostringstream& o, const Comparison& c, int layer) {
+  const auto& d = c.diagnostics;
+  const auto conditions = diagnostics_chart_conditions(d);
+  const auto l = static_cast<size_t>(layer);
+  size_t clean = 0;
+  while (clean < d.conditions.size() && d.conditions[clean].kind != "clean") ++clean;
+  DotChartSpec key_norm, entropy;
+  key_norm.id = "diagnostics-layer-" + std::to_string(layer + 1) + "-key-norm";
+  key_norm.title = "Layer " + std::to_string(layer + 1) + ": mean key norm";
+  key_norm.y_label = "key norm";
+  entropy.id = "diagnostics-layer-" + std::to_string(layer + 1) + "-entropy";
+  entropy.title = "Layer " + std::to_string(layer + 1) + ": mean attention entropy";
+  entropy.y_label = "entropy (nats)";
+  for (auto* spec : {&key_norm, &entropy}) {
+    spec->x_label = "condition";
+    for (size_t k = 0; k < d.models.size(); ++k) {
+      spec->series_names.push_back(c.models[static_cast<size_t>(d.models[k])].display);
+      spec->colours.push_back(series_colour(static_cast<int>(k)));
+      spec->markers.push_back(series_marker(static_cast<int>(k)));
+    }
+  }
+  for (size_t j : conditions) {
+    const auto& cond = d.conditions[j];
+    const std::string label = cond.kind == "corruption mean" ? cond.short_label : cond.label;
+    std::vector<double> kv, klo, khi, ev, elo, ehi;
+    for (size_t k = 0; k < d.models.size(); ++k) {
+      const auto& v = d.values[j][k][l];
+      const double nan = std::nan("");
+      if (!v.present) {
+        for (auto* x : {&kv, &klo, &khi, &ev, &elo, &ehi}) x->push_back(nan);
+        continue;
+      }
+      kv.push_back(v.summary.k_norm_mean);
+      ev.push_back(v.summary.entropy_mean);
+      // The key-norm change is relative to the clean mean key norm: back to key-norm units.
+      const double clean_k = clean < d.conditions.size() && d.values[clean][k][l].present ? d.values[clean][k][l].summary.k_norm_mean : nan;
+      const bool k_ci = v.paired && std::isfinite(v.k_norm_ci.lo) && std::isfinite(v.k_norm_ci.hi) && std::isfinite(clean_k);
+      klo.push_back(k_ci ? v.summary.k_norm_mean + clean_k * (v.k_norm_ci.lo - v.k_norm_change) : nan);
+      khi.push_back(k_ci ? v.summary.k_norm_mean + clean_k * (v.k_norm_ci.hi - v.k_norm_change) : nan);
+      const bool e_ci = v.paired && std::isfinite(v.entropy_ci.lo) && std::isfinite(v.entropy_ci.hi);
+      elo.push_back(e_ci ? v.summary.entropy_mean + v.entropy_ci.lo - v.entropy_change : nan);
+      ehi.push_back(e_ci ? v.summary.entropy_mean + v.entropy_ci.hi - v.entropy_change : nan);
+    }
+    key_norm.categories.push_back(label);
+    key_norm.values.push_back(kv);
+    key_norm.lo.push_back(klo);
+    key_norm.hi.push_back(khi);
+    entropy.categories.push_back(label);
+    entropy.values.push_back(ev);
+    entropy.lo.push_back(elo);
+    entropy.hi.push_back(ehi);
+  }
+  o << "<div class=\"row\">" << dot_chart_svg(key_norm) << dot_chart_svg(entropy) << "</div>";
+}
+
 void diagnostics(std::ostringstream& o, const Comparison& c) {
   const auto& d = c.diagnostics;
   if (d.empty()) return;
@@ -343,12 +417,17 @@ void diagnostics(std::ostringstream& o, const Comparison& c) {
        "nats, key norm relative to its clean mean) with the "
     << std::lround(100 * c.options.level)
     << " % percentile bootstrap interval over samples (for corruption means, each corruption's highest severity and the "
-       "attacks); * in the sentences: the interval excludes 0. Between models: the paired difference of clean attention entropy, with its interval.</p>";
+       "attacks); * in the sentences: the interval excludes 0. Between models: the paired difference of clean attention entropy, with its interval. "
+       "Charts: per layer the mean key norm (before normalization) and the mean attention entropy of each model on the clean images, "
+       "each corruption (its mean over severities) and each attack; the whisker is the paired interval of the change from clean, "
+       "placed at the condition's value.</p>";
   const auto header = diagnostics_table_header(c);
   for (int l = 0; l < d.layers; ++l) {
     o << "<h3>Layer " << (l + 1) << "</h3><ul class=\"findings\">";
     for (const auto& s : d.sentences[static_cast<size_t>(l)]) o << "<li>" << esc(s) << "</li>";
-    o << "</ul><table><thead><tr>";
+    o << "</ul>";
+    diagnostics_charts(o, c, l);
+    o << "<table><thead><tr>";
     for (const auto& h : header) o << "<th>" << esc(h) << "</th>";
     o << "</tr></thead><tbody>";
     for (const auto& row : diagnostics_table_rows(c, l)) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 namespace questbench {
@@ -236,6 +237,90 @@ std::string bar_chart_svg(const BarChartSpec& s) {
   o << "<text class=\"axis\" x=\"" << num(left + pw / 2) << "\" y=\"" << num(top + ph + 26) << "\" text-anchor=\"middle\">"
     << xml_escape(s.value_label) << "</text>";
   o << legend_svg(legend, 8, top + ph + 42, s.width - 16, nullptr) << "</svg>";
+  return o.str();
+}
+
+std::string dot_chart_svg(const DotChartSpec& s) {
+  const size_t k = s.series_names.size();
+  const auto at = [](const std::vector<std::vector<double>>& m, size_t g, size_t i) {
+    return g < m.size() && i < m[g].size() ? m[g][i] : std::nan("");
+  };
+  double v_lo = std::numeric_limits<double>::infinity(), v_hi = -v_lo;
+  for (size_t g = 0; g < s.categories.size(); ++g)
+    for (size_t i = 0; i < k; ++i)
+      for (double v : {at(s.values, g, i), at(s.lo, g, i), at(s.hi, g, i)})
+        if (std::isfinite(v)) {
+          v_lo = std::min(v_lo, v);
+          v_hi = std::max(v_hi, v);
+        }
+  if (!(v_hi >= v_lo)) v_lo = 0, v_hi = 1;
+  const double span = v_hi > v_lo ? v_hi - v_lo : std::max(1e-3, std::fabs(v_hi));
+  v_lo -= 0.08 * span;
+  v_hi += 0.08 * span;
+  auto ticks = nice_ticks(v_lo, v_hi, 5);
+  // Slanted category labels at 40 degrees: the longest sets the room below the plot.
+  double label_w = 0;
+  for (const auto& c : s.categories) label_w = std::max(label_w, text_width(c, 10));
+  const double slant = 0.766 * label_w + 8;  // sin(40 deg) of the label's length
+  const double step = std::max(44.0, 10.0 * static_cast<double>(k) + 20);
+  const double left = 50, right = 14, top = 26, ph = s.plot_height;
+  const double pw = step * static_cast<double>(std::max<size_t>(1, s.categories.size()));
+  std::vector<ChartSeries> legend;
+  for (size_t i = 0; i < k; ++i)
+    legend.push_back({s.series_names[i], s.colours[i], i < s.markers.size() ? s.markers[i] : series_marker(static_cast<int>(i)), false, {}, {}});
+  const int width = static_cast<int>(std::max(left + pw + right, 260.0));
+  int legend_rows = 1;
+  legend_svg(legend, 0, 0, width - 16, &legend_rows);
+  const int height = static_cast<int>(top + ph + slant + 22 + 13 * legend_rows);
+  auto Y = [&](double v) { return top + (v_hi - v) / (v_hi - v_lo) * ph; };
+  auto X = [&](size_t g, size_t i) {
+    return left + (static_cast<double>(g) + 0.5) * step + (static_cast<double>(i) - (static_cast<double>(k) - 1) / 2) * 10;
+  };
+  char fmt[16];
+  const double tick_step = ticks.size() > 1 ? ticks[1] - ticks[0] : 1;
+  const int decimals = tick_step >= 1 ? 0 : std::min(4, static_cast<int>(std::ceil(-std::log10(tick_step) - 1e-9)));
+  std::snprintf(fmt, sizeof fmt, "%%.%df", decimals);
+  const auto tick_label = [&](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, fmt, std::fabs(v) < 1e-12 ? 0.0 : v);
+    return std::string(buf);
+  };
+  const auto value_text = [](double v) {  // tooltips: as the tables print these values
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    return std::string(buf);
+  };
+  std::ostringstream o;
+  o << open_svg(s.id, s.title, width, height);
+  for (double t : ticks)
+    if (t >= v_lo && t <= v_hi)
+      o << "<line class=\"gridline\" x1=\"" << num(left) << "\" y1=\"" << num(Y(t)) << "\" x2=\"" << num(left + pw) << "\" y2=\""
+        << num(Y(t)) << "\"/><text class=\"tick\" x=\"" << num(left - 4) << "\" y=\"" << num(Y(t) + 3) << "\" text-anchor=\"end\">"
+        << tick_label(t) << "</text>";
+  o << "<rect class=\"frame\" x=\"" << num(left) << "\" y=\"" << num(top) << "\" width=\"" << num(pw) << "\" height=\"" << num(ph) << "\"/>";
+  for (size_t g = 0; g < s.categories.size(); ++g) {
+    const double x = left + (static_cast<double>(g) + 0.5) * step;
+    o << "<text class=\"tick\" transform=\"translate(" << num(x + 3) << " " << num(top + ph + 10) << ") rotate(-40)\" text-anchor=\"end\">"
+      << xml_escape(s.categories[g]) << "</text>";
+    for (size_t i = 0; i < k; ++i) {
+      const double v = at(s.values, g, i);
+      if (std::isnan(v)) continue;
+      const double lo = at(s.lo, g, i), hi = at(s.hi, g, i);
+      std::string tip = s.categories[g] + ", " + s.series_names[i] + ": " + value_text(v);
+      o << "<g>";
+      if (std::isfinite(lo) && std::isfinite(hi)) {
+        tip += " [" + value_text(lo) + ", " + value_text(hi) + "]";
+        o << "<line class=\"whisker\" x1=\"" << num(X(g, i)) << "\" y1=\"" << num(Y(lo)) << "\" x2=\"" << num(X(g, i)) << "\" y2=\""
+          << num(Y(hi)) << "\" stroke=\"" << s.colours[i] << "\" stroke-width=\"1.2\"/>";
+      }
+      o << "<title>" << xml_escape(tip) << "</title>" << marker_svg(legend[i].marker, X(g, i), Y(v), s.colours[i], true) << "</g>";
+    }
+  }
+  o << "<text class=\"axis\" x=\"" << num(left + pw / 2) << "\" y=\"" << num(top + ph + slant + 10) << "\" text-anchor=\"middle\">"
+    << xml_escape(s.x_label) << "</text>";
+  o << "<text class=\"axis\" transform=\"translate(11 " << num(top + ph / 2) << ") rotate(-90)\" text-anchor=\"middle\">"
+    << xml_escape(s.y_label) << "</text>";
+  o << legend_svg(legend, 8, top + ph + slant + 26, width - 16, nullptr) << "</svg>";
   return o.str();
 }
 

@@ -44,6 +44,18 @@ struct BarChartSpec {
 };
 std::string bar_chart_svg(const BarChartSpec& spec);
 
+// Vertical dot plot over categories: per category one marker per series (side by side, the series' colour and
+// shape), with an optional whisker (e.g. an interval) through it. The y axis spans the data, not 0.
+struct DotChartSpec {
+  std::string id, title, x_label, y_label;
+  std::vector<std::string> series_names, colours, markers;  // markers: circle | square | triangle | diamond
+  std::vector<std::string> categories;                      // x tick labels (drawn slanted)
+  std::vector<std::vector<double>> values;                  // [category][series]; NaN: no marker
+  std::vector<std::vector<double>> lo, hi;                  // [category][series]; NaN or absent: no whisker
+  double plot_height = 150;
+};
+std::string dot_chart_svg(const DotChartSpec& spec);
+
 // A diverging heatmap: negative values in orange, positive in purple, 0 white; optional cell markers.
 struct HeatmapSpec {
   std::string id, title, x_label, y_label, value_label, low_text, high_text;

@@ -1,6 +1,6 @@
 // --diagnostics on the corruption and attack runs: the per-sample attention statistics against timm's reference
 // diagnostics and against the batch computation, their independence of batching, split runs and journals, the
-// adversarial examples they describe, and the comparison's sentences.
+// adversarial examples they describe, and the comparison's sentences and charts.
 #include "tests/catch_torch.h"  // first: see the header
 #include "bench/attack_runner.h"
 #include "bench/corruption_runner.h"
@@ -11,6 +11,7 @@
 #include "reports/diagnostics.h"
 #include "reports/format.h"
 #include "reports/render.h"
+#include "reports/svg_charts.h"
 #include "tests/test_support.h"
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,9 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <set>
+#include <map>
+#include <cmath>
 
 using namespace questbench;
 
@@ -275,6 +279,27 @@ TEST_CASE("attack diagnostics describe the adversarial examples the attack retur
   CHECK(report.cells[0].diagnostics[0].values != report.clean[0].diagnostics[0].values);
 }
 
+// The SVG element of the chart `id` in `html` (empty when absent).
+std::string chart_svg(const std::string& html, const std::string& id) {
+  const auto at = html.find("data-chart=\"" + id + "\"");
+  if (at == std::string::npos) return "";
+  const auto start = html.rfind("<svg", at), end = html.find("</svg>", at);
+  return end == std::string::npos ? "" : html.substr(start, end + 6 - start);
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+// Per corruption of the report, the severities it was run at.
+std::map<std::string, std::set<int>> corruption_severities(const CorruptionReport& report) {
+  std::map<std::string, std::set<int>> out;
+  for (const auto& cell : report.cells) out[cell.corruption].insert(cell.severity);
+  return out;
+}
+
 TEST_CASE("the comparison states per layer how key norms and entropy move", "[diagnostics]") {
   auto data = fashion_mnist();
   const std::vector<Model> models = {load(shipped("standard")), load(shipped("quest"))};
@@ -321,6 +346,34 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
   }
   const auto html = render_html(c);
   CHECK(html.find("<h2>Attention diagnostics</h2>") != std::string::npos);
+  // Per layer two charts (key norm, entropy): one marker per model at clean and at each corruption's mean over
+  // severities, and a whisker (the paired interval) at each corruption mean run at more than one severity.
+  {
+    const auto severities = corruption_severities(report);
+    const size_t models_n = report.models.size();
+    size_t whiskers = 0;
+    for (const auto& [name, s] : severities) whiskers += s.size() > 1 ? models_n : 0;
+    for (int l = 1; l <= 4; ++l)
+      for (const std::string panel : {"key-norm", "entropy"}) {
+        const auto svg = chart_svg(html, "diagnostics-layer-" + std::to_string(l) + "-" + panel);
+        INFO("layer " << l << " " << panel);
+        REQUIRE(!svg.empty());
+        CHECK(occurrences(svg, "class=\"mark\"") == (1 + severities.size()) * models_n);
+        CHECK(occurrences(svg, "class=\"whisker\"") == whiskers);
+        for (const auto& m : report.models) CHECK(svg.find(">" + m.name + "</text>") != std::string::npos);  // legend
+      }
+    CHECK(chart_svg(html, "diagnostics-layer-5-entropy").empty());
+    // The clean marker of layer 1's key-norm chart carries the table's value in its tooltip.
+    const auto svg = chart_svg(html, "diagnostics-layer-1-key-norm");
+    const double clean_k = layer_summary(report.clean[0].diagnostics[0]).k_norm_mean;
+    const std::regex tip("<title>clean, fmnist_vit_standard: ([0-9.]+)</title>");
+    std::smatch m;
+    REQUIRE(std::regex_search(svg, m, tip));
+    const std::string shown = m[1];
+    const auto decimals = shown.find('.') == std::string::npos ? 0 : shown.size() - shown.find('.') - 1;
+    CHECK(decimals == 3);
+    CHECK(std::stod(shown) == Approx(clean_k).margin(0.0005 + 1e-12));
+  }
   const auto summary = Json::parse(comparison_summary_to_json(c));
   CHECK(summary.at("diagnostics").at("sentences").size() == 4);
   // Reports without diagnostics compare as before, without the section.
@@ -330,6 +383,84 @@ TEST_CASE("the comparison states per layer how key norms and entropy move", "[di
   const auto plain = compare_reports({input_from_corruption("c.json", plain_report)}, options);
   CHECK(plain.diagnostics.empty());
   CHECK(render_markdown(plain).find("Attention diagnostics") == std::string::npos);
+}
+
+TEST_CASE("the dot chart draws a marker per present value and a whisker per interval", "[diagnostics][charts]") {
+  const double nan = std::nan("");
+  DotChartSpec spec;
+  spec.id = "dots";
+  spec.title = "key norm";
+  spec.x_label = "condition";
+  spec.y_label = "key norm";
+  spec.series_names = {"standard", "quest"};
+  spec.colours = {series_colour(0), series_colour(1)};
+  spec.markers = {series_marker(0), series_marker(1)};
+  spec.categories = {"clean", "a<b", "pgd Linf 8/255"};
+  spec.values = {{1.0, 2.0}, {1.5, nan}, {1.25, 2.5}};
+  spec.lo = {{nan, nan}, {1.25, nan}, {nan, 2.0}};
+  spec.hi = {{nan, nan}, {1.75, nan}, {1.5, 3.0}};  // (2, 0): no lower end, no whisker
+  const auto svg = dot_chart_svg(spec);
+  CHECK(occurrences(svg, "class=\"mark\"") == 5);
+  CHECK(occurrences(svg, "class=\"whisker\"") == 2);
+  CHECK(svg.find("a&lt;b") != std::string::npos);
+  CHECK(svg.find("a<b") == std::string::npos);
+  CHECK(svg.find("nan") == std::string::npos);
+  // The whisker of (1, 0) spans 1.25 to 1.75 around its marker at 1.5: on screen, lower values lie lower.
+  const std::regex whisker("<title>a&lt;b, standard: 1.500 \\[1.250, 1.750\\]</title>");
+  CHECK(std::regex_search(svg, whisker));
+  const std::regex line("class=\"whisker\" x1=\"[0-9.]+\" y1=\"([0-9.]+)\" x2=\"[0-9.]+\" y2=\"([0-9.]+)\"[^>]*/><title>a&lt;b[^<]*</title><circle class=\"mark\" cx=\"[0-9.]+\" cy=\"([0-9.]+)\"");
+  std::smatch m;
+  REQUIRE(std::regex_search(svg, m, line));
+  const double y_lo = std::stod(m[1]), y_hi = std::stod(m[2]), y = std::stod(m[3]);
+  CHECK(y_lo > y);
+  CHECK(y > y_hi);
+  CHECK(y_lo - y == Approx(y - y_hi).margin(0.2));
+  // Equal values everywhere still give a finite axis.
+  spec.values = {{2.0, 2.0}, {2.0, 2.0}, {2.0, 2.0}};
+  spec.lo = spec.hi = {};
+  const auto flat = dot_chart_svg(spec);
+  CHECK(occurrences(flat, "class=\"mark\"") == 6);
+  CHECK(flat.find("nan") == std::string::npos);
+  CHECK(!std::regex_search(flat, std::regex("[\">]-?inf[\"< ]")));  // no infinite coordinate or tick
+}
+
+TEST_CASE("the diagnostics charts render in headless Chromium without console messages", "[diagnostics][browser]") {
+  auto data = fashion_mnist();
+  const std::vector<Model> models = {load(shipped("standard")), load(shipped("quest"))};
+  auto o = small_corruption_sweep(12, 12);
+  o.baseline = "fmnist_vit_standard";
+  auto report = run_corruption_sweep(models, data.get(), nullptr, o, null_reporter());
+  report.dataset.evaluated = 12;
+  AttackSweepOptions a;
+  a.attacks = {"fgsm"};
+  a.eps_linf = {{2.0 / 255.0, "2/255"}, {8.0 / 255.0, "8/255"}};
+  a.batch_size = 12;
+  a.range = {0, 12};
+  a.sanity_checks = false;
+  a.diagnostics = true;
+  auto attacks = run_attack_sweep(models, *data, a, null_reporter());
+  attacks.dataset.evaluated = 12;  // what the command records
+  CompareOptions options;
+  options.bootstrap = 100;
+  const auto c = compare_reports({input_from_corruption("c.json", report), input_from_attack("a.json", attacks)}, options);
+  REQUIRE(c.diagnostics.layers > 0);
+  // Clean, each corruption (its mean) and each attack x eps.
+  std::set<std::string> attack_settings;
+  for (const auto& cell : attacks.cells) attack_settings.insert(cell.attack + " " + cell.norm + " " + cell.eps_text);
+  REQUIRE(attack_settings.size() == 2);
+  const auto dir = test::make_temp_dir("diagnostics-browser");
+  write_file_atomic(dir + "/report.html", render_html(c));
+  std::string out;
+  const int rc = test::run_command(test::source_dir() + "/scripts/check-report-html " + dir + "/report.html " + dir + "/browser", &out);
+  INFO(out);
+  REQUIRE(rc == 0);  // fails when chromium is missing: never skipped
+  const size_t markers = (1 + corruption_severities(report).size() + attack_settings.size()) * report.models.size();
+  for (int l = 1; l <= c.diagnostics.layers; ++l)
+    for (const std::string panel : {"key-norm", "entropy"}) {
+      const std::string line = "chart diagnostics-layer-" + std::to_string(l) + "-" + panel + ": " + std::to_string(markers) + " data marks drawn";
+      INFO(line);
+      CHECK(out.find(line) != std::string::npos);
+    }
 }
 
 TEST_CASE("split runs with diagnostics merge into the unsplit report", "[diagnostics][cli]") {
