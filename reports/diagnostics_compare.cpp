@@ -268,8 +268,14 @@ DiagnosticsComparison compare_diagnostics(const Comparison& c) {
           }
         }
         if (cells.size() < 2) continue;
-        const std::string label = name + " (mean over s" + std::to_string(cells.front()->severity) + "–" +
-                                  std::to_string(cells.back()->severity) + ")";
+        // "s1–5" for a run of consecutive severities, else the list ("s1,3,5"): the label names what was averaged.
+        std::string severities = "s" + std::to_string(cells.front()->severity);
+        if (cells.back()->severity - cells.front()->severity + 1 == static_cast<int>(cells.size())) {
+          severities += "–" + std::to_string(cells.back()->severity);
+        } else {
+          for (size_t i = 1; i < cells.size(); ++i) severities += "," + std::to_string(cells[i]->severity);
+        }
+        const std::string label = name + " (mean over " + severities + ")";
         const std::string key = "corruption mean/" + name;
         auto* slot = b.slot(b.condition(key, {"corruption mean", label, name, 0.0}), k);
         if (!slot) continue;
