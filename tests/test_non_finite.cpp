@@ -18,31 +18,29 @@ using namespace questbench;
 
 namespace non_finite_test {
 
-// Logits m * k for class k (m: the image's mean, so class 9 wins), NaN for images whose mean exceeds 0.7.
-void write_nan_when_bright(const std::string& path) {
-  torch::jit::Module m("NanWhenBright");
-  m.define(R"(
-    def forward(self, x):
-        mean = x.mean(dim=[1, 2, 3])
-        logits = mean.unsqueeze(1) * torch.arange(10).to(x.dtype).unsqueeze(0)
-        nan = torch.zeros_like(logits) / torch.zeros_like(logits)
-        return torch.where((mean > 0.7).unsqueeze(1), nan, logits)
-  )");
+// A TorchScript classifier whose finite logits are m * k for class k (m: the image's mean, so class 9 wins),
+// finished by `last_line`, which returns them (`logits`) changed.
+void write_mean_classifier(const std::string& path, const std::string& name, const std::string& last_line) {
+  torch::jit::Module m(name);
+  m.define("def forward(self, x):\n"
+           "    mean = x.mean(dim=[1, 2, 3])\n"
+           "    logits = mean.unsqueeze(1) * torch.arange(10).to(x.dtype).unsqueeze(0)\n" +
+           last_line);
   m.save(path);
 }
 
-// The same finite logits, plus sqrt(0 * x) summed: 0 in the forward pass, NaN in every input gradient
-// (d sqrt(u)/du = inf at u = 0, times the 0 of d(0 * x)/dx). LibTorch's sign(NaN) is 0, so FGSM and PGD would
-// return x itself and the samples would look robust if the attacks did not note the gradients.
+// NaN logits for images whose mean exceeds 0.7.
+void write_nan_when_bright(const std::string& path) {
+  write_mean_classifier(path, "NanWhenBright",
+                        "    nan = torch.zeros_like(logits) / torch.zeros_like(logits)\n"
+                        "    return torch.where((mean > 0.7).unsqueeze(1), nan, logits)\n");
+}
+
+// Plus sqrt(0 * x) summed: 0 in the forward pass, NaN in every input gradient (d sqrt(u)/du = inf at u = 0,
+// times the 0 of d(0 * x)/dx). LibTorch's sign(NaN) is 0, so FGSM and PGD would return x itself and the samples
+// would look robust if the attacks did not note the gradients.
 void write_nan_gradient(const std::string& path) {
-  torch::jit::Module m("NanGradient");
-  m.define(R"(
-    def forward(self, x):
-        mean = x.mean(dim=[1, 2, 3])
-        logits = mean.unsqueeze(1) * torch.arange(10).to(x.dtype).unsqueeze(0)
-        return logits + torch.sqrt(x * 0.0).sum(dim=[1, 2, 3]).unsqueeze(1)
-  )");
-  m.save(path);
+  write_mean_classifier(path, "NanGradient", "    return logits + torch.sqrt(x * 0.0).sum(dim=[1, 2, 3]).unsqueeze(1)\n");
 }
 
 // 8 flat grey images: 4 dark (0.1), 4 mid-grey (0.45), all labelled 9 (every clean prediction is right).

@@ -6,7 +6,7 @@
 #include "reports/format.h"
 
 #include <cstdio>
-#include <functional>
+#include <type_traits>
 
 namespace questbench {
 namespace {
@@ -17,13 +17,17 @@ struct MergeOptions {
   std::string output;
 };
 
+// Reads the parts, merges them and writes the merged report; then the parts' NaN/Inf cells fail the merged run
+// as they failed the parts (eval reports have none: a clean pass with NaN logits is refused before any report).
 template <typename Report>
-Report merge_texts(const std::vector<std::string>& texts, const std::vector<std::string>& paths,
-                   Report (*from_json)(const std::string&, const std::string&),
-                   Report (*merge)(const std::vector<Report>&, const std::vector<std::string>&)) {
+void merge_and_write(const std::vector<std::string>& texts, const MergeOptions& o, Report (*from_json)(const std::string&, const std::string&),
+                     Report (*merge)(const std::vector<Report>&, const std::vector<std::string>&), std::string (*to_json)(const Report&)) {
   std::vector<Report> parts;
-  for (size_t k = 0; k < texts.size(); ++k) parts.push_back(from_json(texts[k], paths[k]));
-  return merge(parts, paths);
+  for (size_t k = 0; k < texts.size(); ++k) parts.push_back(from_json(texts[k], o.inputs[k]));
+  const Report merged = merge(parts, o.inputs);
+  write_report(o.output, to_json(merged));
+  if (!o.common.quiet) std::printf("merged %zu parts: %s\n", o.inputs.size(), o.output.c_str());
+  if constexpr (!std::is_same_v<Report, EvalReport>) fail_on_non_finite(merged, o.output);
 }
 
 void run_merge(const MergeOptions& o) {
@@ -39,22 +43,12 @@ void run_merge(const MergeOptions& o) {
     QB_CHECK(schema.empty() || s == schema, path << ": a " << s << " report, " << o.inputs[0] << " is a " << schema << " report");
     schema = s;
   }
-  std::function<void()> check_finite = [] {};
-  std::string merged;
-  if (schema == "questbench.eval") {
-    merged = eval_report_to_json(merge_texts(texts, o.inputs, eval_report_from_json, merge_eval_reports));
-  } else if (schema == "questbench.attack") {
-    auto report = merge_texts(texts, o.inputs, attack_report_from_json, merge_attack_reports);
-    merged = attack_report_to_json(report);
-    check_finite = [report, &o] { fail_on_non_finite(report, o.output); };
-  } else {
-    auto report = merge_texts(texts, o.inputs, corruption_report_from_json, merge_corruption_reports);
-    merged = corruption_report_to_json(report);
-    check_finite = [report, &o] { fail_on_non_finite(report, o.output); };
-  }
-  write_report(o.output, merged);
-  if (!o.common.quiet) std::printf("merged %zu parts: %s\n", o.inputs.size(), o.output.c_str());
-  check_finite();  // the parts' NaN/Inf cells fail the merged run as they failed the parts
+  if (schema == "questbench.eval")
+    merge_and_write(texts, o, eval_report_from_json, merge_eval_reports, eval_report_to_json);
+  else if (schema == "questbench.attack")
+    merge_and_write(texts, o, attack_report_from_json, merge_attack_reports, attack_report_to_json);
+  else
+    merge_and_write(texts, o, corruption_report_from_json, merge_corruption_reports, corruption_report_to_json);
 }
 
 }  // namespace
