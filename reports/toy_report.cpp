@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "reports/format.h"
+#include "reports/json_fields.h"
 #include "reports/serialize.h"
 #include "reports/svg_charts.h"
 
@@ -14,110 +15,84 @@
 namespace questbench {
 namespace {
 
+template <class Io, class S>
+void toy_settings_fields(Io& io, S& s) {
+  io("tokens", s.tokens);
+  io("key_dims", s.key_dims);
+  io("classes", s.classes);
+  io("answer_dims", s.answer_dims);
+  io("answer_std", s.answer_std);
+  io("bias_norm", s.bias_norm);
+  io("biased_fraction", s.biased_fraction);
+  io("train_samples", s.train_samples);
+  io("test_samples", s.test_samples);
+  io("embed_dims", s.embed_dims);
+  io("head_dims", s.head_dims);
+  io("steps", s.steps);
+  io("batch_size", s.batch_size);
+  io("trajectory_every", s.trajectory_every);
+  io("probe_samples", s.probe_samples);
+  io("success_fraction", s.success_fraction);
+  io("seed", s.seed);
+  io("variants", s.variants);
+  io("learning_rates", s.learning_rates);
+  io("weight_decays", s.weight_decays);
+  io("seeds", s.seeds);
+  // The fixed choices of the model and the optimizer, so that the report says everything the numbers depend on.
+  io.derived("model", [] {
+    return "e_j = ReLU(W1 x_j + c1); k_j = Wk e_j; q = Wq u (u a learned query token); logits per variant; "
+           "a = softmax over tokens; class logits = Wo sum_j a_j onehot(c_j) + bo";
+  });
+  io.derived("init", [] {
+    return "W ~ N(0, 1/fan_in), u ~ N(0, I), biases 0; qknorm scale log2(N^2 - N) with N = tokens + 1, qnorm scale 1";
+  });
+  io.derived("optimizer",
+             [] { return "AdamW (betas 0.9, 0.999, eps 1e-8), constant learning rate, weight decay on every parameter"; });
+  io.derived("batches", [] { return "drawn uniformly with replacement from the seed's training set"; });
+}
+
+template <class Io, class R>
+void toy_run_fields(Io& io, R& r) {
+  io("variant", r.variant);
+  io("learning_rate", r.learning_rate);
+  io("weight_decay", r.weight_decay);
+  io("seed_index", r.seed_index);
+  io("success", r.success);
+  io("diverged", r.diverged);
+  io("unbiased_accuracy", r.unbiased_accuracy);
+  io("biased_accuracy", r.biased_accuracy);
+  io.finite_or_null("final_train_loss", r.final_train_loss);  // a diverged run's loss is NaN
+  io.optional("seconds", r.seconds, 0.0);
+  io.object("trajectory", [&](auto& t) {
+    t("steps", r.trajectory_steps);
+    t.finite_or_null_list("key_norm_biased", r.key_norm_biased);
+    t.finite_or_null_list("key_norm_unbiased", r.key_norm_unbiased);
+  });
+}
+
 Json toy_settings_json(const ToySettings& s) {
   Json j;
-  j["tokens"] = s.tokens;
-  j["key_dims"] = s.key_dims;
-  j["classes"] = s.classes;
-  j["answer_dims"] = s.answer_dims;
-  j["answer_std"] = s.answer_std;
-  j["bias_norm"] = s.bias_norm;
-  j["biased_fraction"] = s.biased_fraction;
-  j["train_samples"] = s.train_samples;
-  j["test_samples"] = s.test_samples;
-  j["embed_dims"] = s.embed_dims;
-  j["head_dims"] = s.head_dims;
-  j["steps"] = s.steps;
-  j["batch_size"] = s.batch_size;
-  j["trajectory_every"] = s.trajectory_every;
-  j["probe_samples"] = s.probe_samples;
-  j["success_fraction"] = s.success_fraction;
-  j["seed"] = s.seed;
-  j["variants"] = s.variants;
-  j["learning_rates"] = s.learning_rates;
-  j["weight_decays"] = s.weight_decays;
-  j["seeds"] = s.seeds;
-  // The fixed choices of the model and the optimizer, so that the report says everything the numbers depend on.
-  j["model"] = "e_j = ReLU(W1 x_j + c1); k_j = Wk e_j; q = Wq u (u a learned query token); logits per variant; "
-               "a = softmax over tokens; class logits = Wo sum_j a_j onehot(c_j) + bo";
-  j["init"] = "W ~ N(0, 1/fan_in), u ~ N(0, I), biases 0; qknorm scale log2(N^2 - N) with N = tokens + 1, qnorm scale 1";
-  j["optimizer"] = "AdamW (betas 0.9, 0.999, eps 1e-8), constant learning rate, weight decay on every parameter";
-  j["batches"] = "drawn uniformly with replacement from the seed's training set";
+  json_fields::FieldWriter w(j);
+  toy_settings_fields(w, s);
   return j;
 }
 
-template <class T>
-T toy_get_or(const Json& j, const char* key, T fallback) {
-  return j.contains(key) ? j.at(key).get<T>() : fallback;
-}
-
 void toy_settings_from_json(const Json& j, ToySettings& s) {
-  s.tokens = j.at("tokens").get<int64_t>();
-  s.key_dims = j.at("key_dims").get<int64_t>();
-  s.classes = j.at("classes").get<int64_t>();
-  s.answer_dims = j.at("answer_dims").get<int64_t>();
-  s.answer_std = j.at("answer_std").get<double>();
-  s.bias_norm = j.at("bias_norm").get<double>();
-  s.biased_fraction = j.at("biased_fraction").get<double>();
-  s.train_samples = j.at("train_samples").get<int64_t>();
-  s.test_samples = j.at("test_samples").get<int64_t>();
-  s.embed_dims = j.at("embed_dims").get<int64_t>();
-  s.head_dims = j.at("head_dims").get<int64_t>();
-  s.steps = j.at("steps").get<int64_t>();
-  s.batch_size = j.at("batch_size").get<int64_t>();
-  s.trajectory_every = j.at("trajectory_every").get<int64_t>();
-  s.probe_samples = j.at("probe_samples").get<int64_t>();
-  s.success_fraction = j.at("success_fraction").get<double>();
-  s.seed = j.at("seed").get<uint64_t>();
-  s.variants = j.at("variants").get<std::vector<std::string>>();
-  s.learning_rates = j.at("learning_rates").get<std::vector<double>>();
-  s.weight_decays = j.at("weight_decays").get<std::vector<double>>();
-  s.seeds = j.at("seeds").get<int64_t>();
+  json_fields::FieldReader r(j);
+  toy_settings_fields(r, s);
 }
 
-// NaN and infinities are not JSON: a diverged run's numbers are written as null.
-Json toy_number_or_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
-double toy_number_or_nan(const Json& j) { return j.is_null() ? std::nan("") : j.get<double>(); }
-
-Json toy_run_json(const ToyRun& r) {
+Json toy_run_json(const ToyRun& run) {
   Json j;
-  j["variant"] = r.variant;
-  j["learning_rate"] = r.learning_rate;
-  j["weight_decay"] = r.weight_decay;
-  j["seed_index"] = r.seed_index;
-  j["success"] = r.success;
-  j["diverged"] = r.diverged;
-  j["unbiased_accuracy"] = r.unbiased_accuracy;
-  j["biased_accuracy"] = r.biased_accuracy;
-  j["final_train_loss"] = toy_number_or_null(r.final_train_loss);
-  j["seconds"] = r.seconds;
-  Json t;
-  t["steps"] = r.trajectory_steps;
-  Json biased = Json::array(), unbiased = Json::array();
-  for (double v : r.key_norm_biased) biased.push_back(toy_number_or_null(v));
-  for (double v : r.key_norm_unbiased) unbiased.push_back(toy_number_or_null(v));
-  t["key_norm_biased"] = biased;
-  t["key_norm_unbiased"] = unbiased;
-  j["trajectory"] = t;
+  json_fields::FieldWriter w(j);
+  toy_run_fields(w, run);
   return j;
 }
 
 ToyRun toy_run_from_json(const Json& j) {
   ToyRun r;
-  r.variant = j.at("variant").get<std::string>();
-  r.learning_rate = j.at("learning_rate").get<double>();
-  r.weight_decay = j.at("weight_decay").get<double>();
-  r.seed_index = j.at("seed_index").get<int64_t>();
-  r.success = j.at("success").get<bool>();
-  r.diverged = j.at("diverged").get<bool>();
-  r.unbiased_accuracy = j.at("unbiased_accuracy").get<double>();
-  r.biased_accuracy = j.at("biased_accuracy").get<double>();
-  r.final_train_loss = toy_number_or_nan(j.at("final_train_loss"));
-  r.seconds = toy_get_or<double>(j, "seconds", 0.0);
-  const auto& t = j.at("trajectory");
-  r.trajectory_steps = t.at("steps").get<std::vector<int64_t>>();
-  for (const auto& v : t.at("key_norm_biased")) r.key_norm_biased.push_back(toy_number_or_nan(v));
-  for (const auto& v : t.at("key_norm_unbiased")) r.key_norm_unbiased.push_back(toy_number_or_nan(v));
+  json_fields::FieldReader reader(j);
+  toy_run_fields(reader, r);
   if (r.key_norm_biased.size() != r.trajectory_steps.size() || r.key_norm_unbiased.size() != r.trajectory_steps.size())
     throw FieldError("run " + r.variant + ": trajectory lengths differ from its steps");
   return r;
