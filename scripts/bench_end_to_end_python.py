@@ -182,16 +182,15 @@ def main():
     target = torch.from_numpy(labels)
 
     def accuracies(gray_uint8):
-        """Top-1 accuracy of every model on N x side x side uint8 images; returns (accuracies, predictions)."""
+        """Top-1 accuracy of every model on N x side x side uint8 images."""
         x = torch.from_numpy(gray_uint8).unsqueeze(1).float() / 255.0
-        result, predictions = [], []
+        result = []
         with torch.inference_mode():
             for model, mean, std, _ in models:
                 pred = torch.cat([model((x[i:i + args.batch_size] - mean) / std).argmax(1)
                                   for i in range(0, len(x), args.batch_size)])
                 result.append((pred == target).double().mean().item())
-                predictions.append(pred)
-        return result, predictions
+        return result
 
     check = None
     if args.questbench:
@@ -203,10 +202,10 @@ def main():
                 out = os.path.join(tmp, name + ".npy")
                 subprocess.run([args.questbench, "predict", "--model", path, "--input", os.path.join(tmp, "x.npy"),
                                 "-o", out, "--threads", str(args.threads), "--quiet"], check=True)
-                ours = torch.from_numpy(np.load(out))
-                theirs = model((x - mean) / std)
-                check[name] = (theirs - ours).abs().max().item()
-                if not torch.allclose(theirs, ours, rtol=2e-5, atol=2e-5):
+                questbench_logits = torch.from_numpy(np.load(out))
+                timm_logits = model((x - mean) / std)
+                check[name] = (timm_logits - questbench_logits).abs().max().item()
+                if not torch.allclose(timm_logits, questbench_logits, rtol=2e-5, atol=2e-5):
                     raise SystemExit(f"{path}: timm's logits differ from questbench's by {check[name]:.3g} "
                                      "(tolerance 2e-5)")
         print(f"# clean logits, timm vs questbench predict, max |diff| on 8 images: {check}", file=sys.stderr)
@@ -221,7 +220,7 @@ def main():
     np.random.seed(args.seed)
     t_corrupt = t_infer = 0.0
     t0 = time.perf_counter()
-    clean, _ = accuracies(images)
+    clean = accuracies(images)
     t_infer += time.perf_counter() - t0
     cells = {}
     for name in names:
@@ -233,7 +232,7 @@ def main():
                 rgb = np.uint8(f(Image.fromarray(np.stack((g,) * 3, -1)), severity))
                 out[i] = rgb.sum(-1, dtype=np.uint16) // 3
             t1 = time.perf_counter()
-            cells[f"{name}/{severity}"], _ = accuracies(out)
+            cells[f"{name}/{severity}"] = accuracies(out)
             t2 = time.perf_counter()
             t_corrupt += t1 - t0
             t_infer += t2 - t1
@@ -254,14 +253,15 @@ def main():
             row = []
             for k, name in enumerate(result["models"]):
                 if key == "clean":
-                    theirs, mine = report[name]["clean"]["accuracy"], clean[k]
+                    questbench, python = report[name]["clean"]["accuracy"], clean[k]
                 else:
                     corruption, severity = key.split("/")
-                    theirs = next(s["accuracy"] for c in report[name]["corruptions"] if c["corruption"] == corruption
-                                  for s in c["severities"] if s["severity"] == int(severity))
-                    mine = cells[key][k]
-                diffs.setdefault(name, {})[key] = mine - theirs
-                row.append(f"{theirs:.3f}, {mine:.3f}, {mine - theirs:+.3f}")
+                    questbench = next(s["accuracy"] for c in report[name]["corruptions"]
+                                      if c["corruption"] == corruption for s in c["severities"]
+                                      if s["severity"] == int(severity))
+                    python = cells[key][k]
+                diffs.setdefault(name, {})[key] = python - questbench
+                row.append(f"{questbench:.3f}, {python:.3f}, {python - questbench:+.3f}")
             print(f"| {key} | " + " | ".join(row) + " |", file=sys.stderr)
         result["accuracy_minus_questbench"] = diffs
     print(json.dumps(result), flush=True)
