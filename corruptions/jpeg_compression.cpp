@@ -1,9 +1,9 @@
 // jpeg_compression (standard, digital): JPEG encode/decode at quality c. A CPU codec step: images are
 // copied to the CPU, coded with libjpeg (IJG quality scaling, 4:2:0, integer DCT, fancy upsampling: Pillow's
 // and OpenCV's defaults, the same bytes as cv::imencode / cv::imdecode), and copied back to their device.
-// On the CPU each row is converted to interleaved levels just before libjpeg reads it and back just after it is
-// decoded (images in parallel, one reused codec per thread); otherwise through tensor ops. Both give the same
-// bytes.
+// On the CPU a float32 image goes straight to interleaved levels, 16 rows (one 4:2:0 MCU row) at a time just
+// before libjpeg reads them, and the decoded rows straight back to floats (images in parallel, one reused codec
+// per thread); otherwise through tensor ops. Both give the same bytes.
 #include "corruptions/levels.h"
 
 #include "common/error.h"
