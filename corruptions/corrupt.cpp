@@ -122,11 +122,13 @@ void check_unit_range(const torch::Tensor& x) {
 // The same for `n` values of a contiguous CPU part, as one vectorisable scan (NaN fails both tests) whose data
 // the corruption then reads from cache; aminmax only to name a problem found.
 template <typename T>
-bool unit_range_scan(const T* p, int64_t n) {
+bool unit_range_scan_of(const T* p, int64_t n) {
   int bad = 0;
   for (int64_t i = 0; i < n; ++i) bad |= (p[i] >= T(0)) & (p[i] <= T(1)) ? 0 : 1;  // no branch
   return bad == 0;
 }
+QB_WITH_AVX512_CLONE bool unit_range_scan(const float* p, int64_t n) { return unit_range_scan_of(p, n); }
+QB_WITH_AVX512_CLONE bool unit_range_scan(const double* p, int64_t n) { return unit_range_scan_of(p, n); }
 
 // Everything but the values' range (checked where the plan says).
 void check_call(const torch::Tensor& images, const std::string& name, int severity, const std::vector<uint64_t>& seeds) {

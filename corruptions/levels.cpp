@@ -28,20 +28,20 @@ torch::Tensor levels_round_trip_cpu(const torch::Tensor& x, const std::function<
   return out;
 }
 
-QB_WITH_AVX2_CLONE void unit_to_levels(const float* in, uint8_t* out, int64_t n) {
+QB_WITH_AVX512_CLONE void unit_to_levels(const float* in, uint8_t* out, int64_t n) {
   for (int64_t k = 0; k < n; ++k) out[k] = static_cast<uint8_t>(static_cast<int32_t>(rint_nonneg(static_cast<double>(in[k]) * 255.0)));
 }
 
-QB_WITH_AVX2_CLONE void levels_to_unit(const uint8_t* in, float* out, int64_t n) {
+QB_WITH_AVX512_CLONE void levels_to_unit(const uint8_t* in, float* out, int64_t n) {
   for (int64_t k = 0; k < n; ++k) out[k] = static_cast<float>(in[k]) / 255.0f;
 }
 
-QB_WITH_AVX2_CLONE void interleave_rgb(const uint8_t* __restrict planar, uint8_t* __restrict interleaved, int64_t plane) {
+QB_WITH_AVX512_CLONE void interleave_rgb(const uint8_t* __restrict planar, uint8_t* __restrict interleaved, int64_t plane) {
   for (int64_t p = 0; p < plane; ++p)
     interleaved[3 * p] = planar[p], interleaved[3 * p + 1] = planar[plane + p], interleaved[3 * p + 2] = planar[2 * plane + p];
 }
 
-QB_WITH_AVX2_CLONE void planar_rgb(const uint8_t* __restrict interleaved, uint8_t* __restrict planar, int64_t plane) {
+QB_WITH_AVX512_CLONE void planar_rgb(const uint8_t* __restrict interleaved, uint8_t* __restrict planar, int64_t plane) {
   for (int64_t p = 0; p < plane; ++p)
     planar[p] = interleaved[3 * p], planar[plane + p] = interleaved[3 * p + 1], planar[2 * plane + p] = interleaved[3 * p + 2];
 }

@@ -16,10 +16,15 @@
 // Marks a hot loop function to be compiled twice, for the x86-64 baseline and for AVX2, the CPU's choice made
 // at load time (GCC function multiversioning). Loops built with it keep the same per-value order of
 // operations, so both versions give the same bits.
+// QB_WITH_AVX512_CLONE adds a third version for x86-64-v4 (AVX-512) CPUs, for the loops that only convert
+// between 8-bit levels and floats or compare values (exact in any vector width): on such CPUs these twice-as-
+// wide vectors halve the time the codec corruptions spend outside their codec.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define QB_WITH_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#define QB_WITH_AVX512_CLONE __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define QB_WITH_AVX2_CLONE
+#define QB_WITH_AVX512_CLONE
 #endif
 
 namespace questbench::corruption {

@@ -39,22 +39,33 @@ std::vector<int64_t> copy_index(const PilTaps& taps) {
 }
 
 // Horizontal: each of `rows` rows of `in_w` samples -> out_w samples; every output sums `stride` taps (the
-// coefficients past its count are 0) from a copy of the row padded with zeros, a fixed trip count.
+// coefficients past its count are 0). Sixteen rows at a time: their samples are first copied column by column
+// into 16 lanes (cols[c·16 + r], zero columns past the row's end), so that each output's taps are sums of
+// 16-lane vectors; every value gets the same integer sum as one row at a time.
+constexpr int64_t kBoxLanes = 16;
+typedef int32_t BoxLanes __attribute__((vector_size(4 * kBoxLanes)));
 template <int64_t kStride>
-QB_WITH_AVX2_CLONE void box_rows_fixed(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int64_t out_w, const PilTaps& taps,
-                    const std::vector<int32_t>& k32, int64_t stride) {
+QB_WITH_AVX512_CLONE void box_rows_fixed(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int64_t out_w, const PilTaps& taps,
+                                         const std::vector<int32_t>& k32, int64_t stride) {
   const int64_t n = kStride > 0 ? kStride : stride;
-  std::vector<int32_t> row(static_cast<size_t>(in_w + n), 0);
-  for (int64_t r = 0; r < rows; ++r) {
-    const uint8_t* s = src + r * in_w;
-    for (int64_t c = 0; c < in_w; ++c) row[static_cast<size_t>(c)] = s[c];
-    uint8_t* d = dst + r * out_w;
+  thread_local std::vector<BoxLanes> cols;
+  cols.assign(static_cast<size_t>(in_w + n), BoxLanes{});
+  const BoxLanes zero{}, top = zero + 255, half = zero + (int32_t{1} << (kPilPrecisionBits - 1));
+  for (int64_t r0 = 0; r0 < rows; r0 += kBoxLanes) {
+    const int64_t lanes = std::min(kBoxLanes, rows - r0);  // lanes past `lanes` hold older rows' samples, unused
+    for (int64_t r = 0; r < lanes; ++r) {
+      const uint8_t* s = src + (r0 + r) * in_w;
+      for (int64_t c = 0; c < in_w; ++c) cols[static_cast<size_t>(c)][r] = s[c];
+    }
     for (int64_t o = 0; o < out_w; ++o) {
       const int32_t* k = &k32[static_cast<size_t>(o * taps.stride)];
-      const int32_t* p = row.data() + taps.first[o];
-      int32_t acc = int32_t{1} << (kPilPrecisionBits - 1);
+      const BoxLanes* p = cols.data() + taps.first[o];
+      BoxLanes acc = half;
       for (int64_t j = 0; j < n; ++j) acc += p[j] * k[j];
-      d[o] = pil_clip(acc);
+      acc >>= kPilPrecisionBits;
+      acc = acc < zero ? zero : acc;  // pil_clip
+      acc = acc > top ? top : acc;
+      for (int64_t r = 0; r < lanes; ++r) dst[(r0 + r) * out_w + o] = static_cast<uint8_t>(acc[r]);
     }
   }
 }
@@ -75,7 +86,7 @@ void box_rows(const uint8_t* src, int64_t rows, int64_t in_w, uint8_t* dst, int6
 }
 
 // Vertical: in_h rows of `w` samples -> out_h rows, a whole row at a time (contiguous, vectorizable).
-QB_WITH_AVX2_CLONE void box_columns(const uint8_t* src, int64_t w, uint8_t* dst, int64_t out_h, const PilTaps& taps, const std::vector<int32_t>& k32,
+QB_WITH_AVX512_CLONE void box_columns(const uint8_t* src, int64_t w, uint8_t* dst, int64_t out_h, const PilTaps& taps, const std::vector<int32_t>& k32,
                  const std::vector<int64_t>& copy, std::vector<int32_t>& acc) {
   if (!copy.empty()) {
     for (int64_t o = 0; o < out_h; ++o) std::copy(src + copy[static_cast<size_t>(o)] * w, src + (copy[static_cast<size_t>(o)] + 1) * w, dst + o * w);
