@@ -361,9 +361,12 @@ torch::Tensor vit_inference_logits(const VisionTransformerImpl& vit, const torch
   const int64_t chunks = (batch + chunk - 1) / chunk;
   const float* xp = x.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+  // At least two slots when LibTorch may use more than one thread, so that the region opens even for one chunk: inside
+  // it every ATen and BLAS call runs on the calling thread, instead of each small op synchronizing the thread pool.
+  const int64_t slots = at::get_num_threads() > 1 ? std::max<int64_t>(chunks, 2) : chunks;
+  at::parallel_for(0, slots, 1, [&](int64_t begin, int64_t end) {
     c10::InferenceMode inference_mode;  // thread-local: the region's other threads do not inherit the caller's
-    for (int64_t i = begin; i < end; ++i) {
+    for (int64_t i = begin; i < std::min(end, chunks); ++i) {
       const int64_t first = i * chunk, count = std::min(chunk, batch - first);
       runner.run(xp, first, count, op + first * c.num_classes);
     }
