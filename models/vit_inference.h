@@ -1,15 +1,13 @@
 // CPU float32 inference path for the native ViT: the same function as VisionTransformerImpl::forward (logits
 // equal within float32 rounding, ~1e-6), computed without the module's per-op tensors.
 //
-// Why: at the batch sizes questbench runs, the module forward spends much of its time outside the matrix
-// products: fresh output tensors for every op (first-touched pages are costly), permute copies of Q/K/V, a
-// batched matmul over thousands of tiny per-head products, and kernels that each sweep the whole batch through
-// memory. Here the batch is cut into chunks of whole samples sized to stay in cache; each chunk goes through the
-// whole network on one thread, in buffers allocated once per thread and reused across calls, and the chunks run
-// in parallel (ATen and BLAS calls inside an active parallel region run on the calling thread). Residual adds
-// ride on the GEMM (beta = 1), bias and GELU run on the block just written, and attention runs per (sample,
-// head) straight from the qkv rows, with the QUEST key normalization / scale folded into the operand copies.
-//
+// How: the batch is cut into chunks of whole samples sized to stay in cache; each chunk goes through the whole
+// network on one thread, in buffers allocated once per thread and reused across calls, and the chunks run in
+// parallel inside one parallel region (ATen and BLAS calls inside an active region run on the calling thread, so
+// threads synchronize once per batch, not once per op). Residual adds and biases run on the block just written,
+// and attention runs per (sample, head) straight from the qkv rows, with the QUEST key normalization / scale
+// folded into the operand copies. Measured (BENCHMARKS.md): about as fast as the module forward at 1 thread on an
+// idle machine; the gain is at 2 threads on a busy one, where per-op synchronization stalls.
 // Scope: CPU, float32 parameters and input, no gradient needed, no diagnostics. Everything else (training,
 // input gradients, CUDA, autocast, diagnostics) keeps the module forward; Model::logits picks.
 // Chunks start at fixed offsets from the start of the batch (a fixed number of samples each), and every
