@@ -7,7 +7,7 @@
 // threads synchronize once per batch, not once per op). Residual adds and biases run on the block just written,
 // and attention runs per (sample, head) straight from the qkv rows, with the QUEST key normalization / scale
 // folded into the operand copies. Measured (BENCHMARKS.md): about as fast as the module forward at 1 thread on an
-// idle machine; one region per batch is meant for 2+ threads on a busy machine, where per-op synchronization stalls.
+// idle machine, 5.5x faster at 2 threads on a busy one, where the module's per-op synchronization stalls.
 // Scope: CPU, float32 parameters and input, no gradient needed, no diagnostics. Everything else (training,
 // input gradients, CUDA, autocast, diagnostics) keeps the module forward; Model::logits picks.
 // Chunks start at fixed offsets from the start of the batch (a fixed number of samples each), and every
