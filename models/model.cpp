@@ -1,4 +1,5 @@
 #include "models/model.h"
+#include "models/vit_inference.h"
 
 #include "common/error.h"
 #include "common/sha256.h"
@@ -161,7 +162,13 @@ torch::Tensor Model::logits(const torch::Tensor& x01, std::vector<torch::Tensor>
   const auto batch_logits = [this](const torch::Tensor& images, std::vector<torch::Tensor>* diagnostics) {
     auto x = normalize(images);
     AutocastScope autocast(autocast_, device_);
-    if (vit_) return vit_->forward(x, nullptr, diagnostics).to(torch::kFloat);
+    if (vit_) {
+      // The CPU float32 inference path (models/vit_inference.h) where no gradient or diagnostic is asked for. Not in
+      // batch-invariant mode, whose guarantee rests on every sample going through the module forward alone.
+      if (!diagnostics && autocast_ == Autocast::None && !batch_invariant() && vit_inference_applies(*vit_, x))
+        return vit_inference_logits(*vit_, x);
+      return vit_->forward(x, nullptr, diagnostics).to(torch::kFloat);
+    }
     torch::jit::IValue out = script_->forward({x});
     QB_CHECK(out.isTensor(), info_.name << ": the TorchScript model did not return a tensor");
     auto logits = out.toTensor();
