@@ -10,6 +10,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -120,6 +122,17 @@ std::pair<std::vector<double>, std::vector<double>> channel_statistics(const Dat
 
 namespace {
 
+// Every step allocates the same tensors afresh. glibc serves blocks of a few MB by mmap and gives them back on
+// free, so each step would fault in its pages anew (costly on virtual machines); kept in the heap, the freed
+// blocks are reused by the next step. The thresholds are process-wide; they only stop memory from being handed
+// back to the system early.
+void keep_freed_memory() {
+#ifdef M_MMAP_THRESHOLD
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 // Everything a training step needs: the data on the device, the normalization, the model, the optimizer
 // and the schedule. Shared by train_vit and time_training_steps so both run the same step.
 struct TrainingSession {
@@ -133,6 +146,7 @@ struct TrainingSession {
   torch::nn::functional::CrossEntropyFuncOptions ce_options;
 
   TrainingSession(const TrainOptions& options, const Dataset& train, torch::Device dev) : o(options), device(dev) {
+    keep_freed_memory();
     validate(o.config);
     QB_USAGE_CHECK(o.epochs > 0, "--epochs must be positive, got " << o.epochs);
     QB_USAGE_CHECK(o.learning_rate > 0 && std::isfinite(o.learning_rate), "--lr must be positive and finite");
@@ -160,6 +174,7 @@ struct TrainingSession {
     model = VisionTransformer(o.config);
     model->to(device);
     model->train();
+    model->set_fused_training(o.fused_kernels);
 
     std::vector<torch::Tensor> decay, no_decay;
     for (const auto& item : model->named_parameters()) {

@@ -33,6 +33,7 @@ struct TrainOptions {
   int64_t diagnostics_samples = 256;        // first N test images, for the per-layer attention statistics
   std::string state_path;                   // per-epoch resume state ("" disables)
   bool resume = false;
+  bool fused_kernels = true;  // the fused CPU attention and GELU of models/fused_training.h
 };
 
 struct TrainResult {

@@ -156,11 +156,11 @@ void run_training_bench(const TrainingBenchOptions& options) {
   const double per_step = timing.seconds / static_cast<double>(timing.timed_steps);
   std::printf("{\"attention\": \"%s\", \"threads\": %d, \"batch_size\": %lld, \"warmup_steps\": %lld, \"steps\": %lld, "
               "\"seconds\": %.4f, \"ms_per_step\": %.3f, \"steps_per_epoch\": %lld, \"epoch_seconds_extrapolated\": %.3f, "
-              "\"first_loss\": %.6f, \"last_loss\": %.6f}\n",
+              "\"fused\": %s, \"first_loss\": %.6f, \"last_loss\": %.6f}\n",
               o.attention.c_str(), run.threads, static_cast<long long>(o.train.batch_size),
               static_cast<long long>(o.warmup_steps), static_cast<long long>(timing.timed_steps), timing.seconds,
               1e3 * per_step, static_cast<long long>(timing.steps_per_epoch), per_step * timing.steps_per_epoch,
-              timing.losses.front(), timing.losses.back());
+              o.train.fused_kernels ? "true" : "false", timing.losses.front(), timing.losses.back());
 }
 
 }  // namespace
@@ -185,6 +185,7 @@ void add_bench_training_command(CLI::App& app, CommandRunner& runner) {
   add_recipe_options(cmd, o.get());
   cmd->add_option("--warmup-steps", o->warmup_steps, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--steps", o->steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("!--no-fused", o->train.fused_kernels, "time the module path instead of the fused CPU kernels");
 }
 
 }  // namespace questbench
