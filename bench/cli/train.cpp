@@ -143,6 +143,8 @@ struct TrainingBenchOptions : TrainCommandOptions {
 };
 
 void run_training_bench(const TrainingBenchOptions& options) {
+  QB_USAGE_CHECK(options.steps > 0, "--steps " << options.steps << ": must be positive");
+  QB_USAGE_CHECK(options.warmup_steps >= 0, "--warmup-steps " << options.warmup_steps << ": must be zero or positive");
   TrainingBenchOptions o = options;
   CommandRun run(o.common);
   o.train.batch_size = o.common.batch_size;
@@ -183,8 +185,8 @@ void add_bench_training_command(CLI::App& app, CommandRunner& runner) {
                                      "time N training steps of `train`'s recipe (no evaluation, no checkpoint); prints one JSON line",
                                      run_training_bench, 128);
   add_recipe_options(cmd, o.get());
-  cmd->add_option("--warmup-steps", o->warmup_steps, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--steps", o->steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--warmup-steps", o->warmup_steps, "untimed steps first")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "timed steps")->capture_default_str();
   cmd->add_flag("!--no-fused", o->train.fused_kernels, "time the module path instead of the fused CPU kernels");
 }
 
