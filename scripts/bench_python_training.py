@@ -161,7 +161,7 @@ def main():
         step(s)
     seconds = time.perf_counter() - started
     per_step = seconds / a.steps
-    print(json.dumps({"attention": a.attention, "threads": torch.get_num_threads(), "batch_size": a.batch_size,
+    print(json.dumps({"attention": a.attention, "device": "cpu", "threads": torch.get_num_threads(), "batch_size": a.batch_size,
                       "warmup_steps": a.warmup_steps, "steps": a.steps, "seconds": round(seconds, 4),
                       "ms_per_step": round(1e3 * per_step, 3), "steps_per_epoch": steps_per_epoch,
                       "epoch_seconds_extrapolated": round(per_step * steps_per_epoch, 3),

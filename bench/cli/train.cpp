@@ -156,10 +156,10 @@ void run_training_bench(const TrainingBenchOptions& options) {
   complete_config(o, *train_set);
   const auto timing = time_training_steps(o.train, *train_set, run.device, o.warmup_steps, o.steps);
   const double per_step = timing.seconds / static_cast<double>(timing.timed_steps);
-  std::printf("{\"attention\": \"%s\", \"threads\": %d, \"batch_size\": %lld, \"warmup_steps\": %lld, \"steps\": %lld, "
+  std::printf("{\"attention\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"batch_size\": %lld, \"warmup_steps\": %lld, \"steps\": %lld, "
               "\"seconds\": %.4f, \"ms_per_step\": %.3f, \"steps_per_epoch\": %lld, \"epoch_seconds_extrapolated\": %.3f, "
               "\"fused\": %s, \"first_loss\": %.6f, \"last_loss\": %.6f}\n",
-              o.attention.c_str(), run.threads, static_cast<long long>(o.train.batch_size),
+              o.attention.c_str(), o.common.device.c_str(), run.threads, static_cast<long long>(o.train.batch_size),
               static_cast<long long>(o.warmup_steps), static_cast<long long>(timing.timed_steps), timing.seconds,
               1e3 * per_step, static_cast<long long>(timing.steps_per_epoch), per_step * timing.steps_per_epoch,
               o.train.fused_kernels ? "true" : "false", timing.losses.front(), timing.losses.back());
