@@ -33,7 +33,9 @@ struct TrainOptions {
   int64_t diagnostics_samples = 256;        // first N test images, for the per-layer attention statistics
   std::string state_path;                   // per-epoch resume state ("" disables)
   bool resume = false;
-  bool fused_kernels = true;  // the fused CPU attention and GELU of models/fused_training.h
+  // The fused CPU attention and GELU of models/fused_training.h. Off: in the whole step they measured ~5 % slower
+  // than the module path on the shipped recipe (BENCHMARKS.md, "Training vs PyTorch").
+  bool fused_kernels = false;
 };
 
 struct TrainResult {

@@ -187,7 +187,7 @@ void add_bench_training_command(CLI::App& app, CommandRunner& runner) {
   add_recipe_options(cmd, o.get());
   cmd->add_option("--warmup-steps", o->warmup_steps, "untimed steps first")->capture_default_str();
   cmd->add_option("--steps", o->steps, "timed steps")->capture_default_str();
-  cmd->add_flag("!--no-fused", o->train.fused_kernels, "time the module path instead of the fused CPU kernels");
+  cmd->add_flag("--fused", o->train.fused_kernels, "time the fused CPU attention and GELU instead of the module path");
 }
 
 }  // namespace questbench
