@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace questbench {
 
@@ -32,6 +33,9 @@ struct TrainOptions {
   int64_t diagnostics_samples = 256;        // first N test images, for the per-layer attention statistics
   std::string state_path;                   // per-epoch resume state ("" disables)
   bool resume = false;
+  // The fused CPU attention and GELU of models/fused_training.h. Off: in the whole step they measured ~5 % slower
+  // than the module path on the shipped recipe (BENCHMARKS.md, "Training vs PyTorch").
+  bool fused_kernels = false;
 };
 
 struct TrainResult {
@@ -44,6 +48,17 @@ struct TrainResult {
 // the records so far (e.g. to write the log); `reporter` gets the progress of each epoch.
 TrainResult train_vit(const TrainOptions& options, const Dataset& train, const Dataset& test, torch::Device device,
                       const std::function<void(const std::vector<EpochRecord>&)>& on_epoch, Reporter& reporter);
+
+// Times `timed_steps` training steps after `warmup_steps` untimed ones, with the same data, model,
+// optimizer, schedule and augmentation as train_vit (no evaluation, no checkpoint): the figure behind
+// `questbench bench training`. An epoch's time is extrapolated as seconds / timed_steps * steps_per_epoch.
+struct TrainingStepsTiming {
+  int64_t timed_steps = 0, steps_per_epoch = 0;
+  double seconds = 0;
+  std::vector<double> losses;  // of the timed steps, in order
+};
+TrainingStepsTiming time_training_steps(const TrainOptions& options, const Dataset& train, torch::Device device,
+                                        int64_t warmup_steps, int64_t timed_steps);
 
 // Per-channel mean and std of a data set's first `count` images (population std), for --mean/--std defaults.
 std::pair<std::vector<double>, std::vector<double>> channel_statistics(const Dataset& data, int64_t count);

@@ -1,5 +1,7 @@
 #include "models/attention.h"
 
+#include "models/fused_training.h"
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -23,6 +25,8 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias, Atte
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, AttentionDiagnostics* diagnostics, torch::Tensor* per_sample) {
+  if (fused_training && !diagnostics && !per_sample && torch::GradMode::is_enabled() && fused_kernels_apply(x))
+    return proj->forward(fused_attention(qkv->forward(x), scale, kind_, num_heads_));
   const int64_t batch = x.size(0), tokens = x.size(1), dim = x.size(2);
   // [B, N, 3E] -> [3, B, H, N, D]
   auto qkv_out = qkv->forward(x).reshape({batch, tokens, 3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});

@@ -34,6 +34,8 @@ class AttentionImpl : public torch::nn::Module {
   AttentionKind kind() const { return kind_; }
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
   torch::Tensor scale;  // [H], qknorm/qnorm only
+  // Training: with grad mode on and no statistics asked for, run the fused CPU kernel (models/fused_training.h).
+  bool fused_training = false;
 
  private:
   int64_t num_heads_, head_dim_;

@@ -1,5 +1,7 @@
 #include "models/vit.h"
 
+#include "models/fused_training.h"
+
 #include <torch/torch.h>
 
 namespace questbench {
@@ -39,7 +41,9 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return fc2->forward(torch::gelu(fc1->forward(x)));  // exact erf GELU
+  auto hidden = fc1->forward(x);
+  if (fused_training && torch::GradMode::is_enabled() && fused_kernels_apply(hidden)) return fc2->forward(fused_gelu(hidden));
+  return fc2->forward(torch::gelu(hidden));  // exact erf GELU
 }
 
 BlockImpl::BlockImpl(const ViTConfig& c) {
@@ -93,6 +97,13 @@ void VisionTransformerImpl::reset_parameters_timm() {
       ln->weight.fill_(1.0);
       ln->bias.zero_();
     }
+  }
+}
+
+void VisionTransformerImpl::set_fused_training(bool on) {
+  for (auto& block : block_list_) {
+    block->attn->fused_training = on;
+    block->mlp->fused_training = on;
   }
 }
 

@@ -34,6 +34,7 @@ class MlpImpl : public torch::nn::Module {
   MlpImpl(int64_t dim, int64_t hidden);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  bool fused_training = false;  // with grad mode on: the fused GELU (models/fused_training.h)
 };
 TORCH_MODULE(Mlp);
 
@@ -60,6 +61,8 @@ class VisionTransformerImpl : public torch::nn::Module {
   // timm's training init: trunc_normal(std .02) for Linear weights and pos_embed, zero biases,
   // cls_token N(0, 1e-6), LayerNorm ones/zeros, Conv2d PyTorch default. Seeded by the caller.
   void reset_parameters_timm();
+  // Training with the fused CPU kernels of models/fused_training.h (same functions up to float rounding).
+  void set_fused_training(bool on);
 
   PatchEmbed patch_embed{nullptr};
   torch::Tensor cls_token, pos_embed;

@@ -259,6 +259,8 @@ TEST_CASE("bad input catalogue: each row gives a one-line error and its exit cod
       {"toy: non-positive learning rate", "toy --quiet --lr 0.01,0 -o {out}", 2, "--lr 0: learning rates must be positive"},
       {"toy: NaN learning rate", "toy --quiet --lr nan -o {out}", 2, "--lr nan: learning rates must be positive and finite"},
       {"toy: NaN weight decay", "toy --quiet --weight-decay nan -o {out}", 2, "--weight-decay nan: weight decays must be non-negative"},
+      {"bench training: no timed steps", "bench training --quiet --steps 0", 2, "--steps 0: must be positive"},
+      {"bench training: negative warm-up", "bench training --quiet --warmup-steps -1", 2, "--warmup-steps -1: must be zero or positive"},
       // Resources: a full disk stands as a file-size limit (the write fails with EFBIG as it would with ENOSPC).
       {"disk full: the report does not fit (ulimit -f 1)", eval + data, 1, "{out}: write failed (File too large)", Format::Error,
        "", "ulimit -f 1; "},

@@ -166,6 +166,7 @@ void add_attack_command(CLI::App& app, CommandRunner& runner);
 void add_corrupt_command(CLI::App& app, CommandRunner& runner);  // corrupt and gallery
 void add_corruption_command(CLI::App& app, CommandRunner& runner);  // the corruption benchmark
 void add_bench_corruptions_command(CLI::App& app, CommandRunner& runner);  // after add_bench_command
+void add_bench_training_command(CLI::App& app, CommandRunner& runner);     // after add_bench_command
 void add_compare_command(CLI::App& app, CommandRunner& runner);
 void add_export_command(CLI::App& app, CommandRunner& runner);  // export robustbench
 void add_merge_command(CLI::App& app, CommandRunner& runner);   // merge the parts of a --shard run

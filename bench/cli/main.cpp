@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   questbench::add_corruption_command(app, runner);
   questbench::add_bench_command(app, runner);
   questbench::add_bench_corruptions_command(app, runner);
+  questbench::add_bench_training_command(app, runner);
   questbench::add_compare_command(app, runner);
   questbench::add_export_command(app, runner);
   questbench::add_merge_command(app, runner);

@@ -47,11 +47,30 @@ std::string recipe_json(const TrainCommandOptions& o) {
   return j.dump();
 }
 
+// The model config's data-dependent fields (image shape, classes, mean/std) from the training set.
+void complete_config(TrainCommandOptions& o, const Dataset& train_set) {
+  auto shape = train_set.image_shape();
+  auto& c = o.train.config;
+  c.attention = parse_attention_kind(o.attention);
+  c.in_chans = shape.channels;
+  c.img_height = shape.height;
+  c.img_width = shape.width;
+  c.num_classes = train_set.num_classes();
+  c.class_names = train_set.class_names();
+  if (o.mean.empty() || o.std.empty()) {
+    auto stats = channel_statistics(train_set, train_set.size());
+    if (o.mean.empty()) o.mean = stats.first;
+    if (o.std.empty()) o.std = stats.second;
+  }
+  c.mean = o.mean;
+  c.std = o.std;
+  validate(c);
+}
+
 void run_train(const TrainCommandOptions& options) {
   TrainCommandOptions o = options;  // the recipe is completed from the data below
   CommandRun run(o.common);
   const torch::Device device = run.device;
-  o.train.config.attention = parse_attention_kind(o.attention);
   o.train.batch_size = o.common.batch_size;
   o.train.seed = o.common.seed;
   if (o.log.empty()) o.log = (std::filesystem::path(o.output).replace_extension("").string()) + ".log.json";
@@ -63,21 +82,8 @@ void run_train(const TrainCommandOptions& options) {
   test_data.split = o.test_split;
   auto train_set = open_dataset(dataset_spec(train_data));
   auto test_set = open_dataset(dataset_spec(test_data));
-  auto shape = train_set->image_shape();
-  auto& c = o.train.config;
-  c.in_chans = shape.channels;
-  c.img_height = shape.height;
-  c.img_width = shape.width;
-  c.num_classes = train_set->num_classes();
-  c.class_names = train_set->class_names();
-  if (o.mean.empty() || o.std.empty()) {
-    auto stats = channel_statistics(*train_set, train_set->size());
-    if (o.mean.empty()) o.mean = stats.first;
-    if (o.std.empty()) o.std = stats.second;
-  }
-  c.mean = o.mean;
-  c.std = o.std;
-  validate(c);
+  complete_config(o, *train_set);
+  const auto& c = o.train.config;
 
   TrainingLog log;
   log.config_json = vit_config_to_json(c);
@@ -107,11 +113,8 @@ void run_train(const TrainCommandOptions& options) {
   if (!quiet) std::printf("checkpoint: %s\nlog: %s\n", o.output.c_str(), o.log.c_str());
 }
 
-}  // namespace
-
-void add_train_command(CLI::App& app, CommandRunner& runner) {
-  auto [cmd, o] = add_command<kData>(&app, runner, "train", "train a ViT (standard|quest|qknorm|qnorm attention) -> safetensors + log JSON",
-                                     run_train, 128);
+// The architecture and recipe options `train` and `bench training` share.
+void add_recipe_options(CLI::App* cmd, TrainCommandOptions* o) {
   auto& t = o->train;
   auto& c = t.config;
   cmd->add_option("--attention", o->attention, "standard|quest|qknorm|qnorm")->capture_default_str();
@@ -131,13 +134,60 @@ void add_train_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_flag("!--no-flip", t.horizontal_flip, "disable random horizontal flips");
   cmd->add_option("--grad-clip", t.grad_clip_norm, "clip the gradient norm (0: off)")->capture_default_str();
   cmd->add_option("--train-limit", t.train_limit, "use only the first N training images (0: all)");
-  cmd->add_option("--test-limit", t.test_limit, "evaluate on the first N test images (0: all)");
-  cmd->add_option("--test-split", o->test_split, "split evaluated after each epoch")->capture_default_str();
   cmd->add_option("--mean", o->mean, "per-channel mean stored with the model (default: training-set statistics)")->delimiter(',');
   cmd->add_option("--std", o->std, "per-channel std stored with the model (default: training-set statistics)")->delimiter(',');
+}
+
+struct TrainingBenchOptions : TrainCommandOptions {
+  int64_t warmup_steps = 1, steps = 50;
+};
+
+void run_training_bench(const TrainingBenchOptions& options) {
+  QB_USAGE_CHECK(options.steps > 0, "--steps " << options.steps << ": must be positive");
+  QB_USAGE_CHECK(options.warmup_steps >= 0, "--warmup-steps " << options.warmup_steps << ": must be zero or positive");
+  TrainingBenchOptions o = options;
+  CommandRun run(o.common);
+  o.train.batch_size = o.common.batch_size;
+  o.train.seed = o.common.seed;
+  o.train.state_path.clear();
+  DatasetOptions train_data = o.data;
+  train_data.split = "train";
+  auto train_set = open_dataset(dataset_spec(train_data));
+  complete_config(o, *train_set);
+  const auto timing = time_training_steps(o.train, *train_set, run.device, o.warmup_steps, o.steps);
+  const double per_step = timing.seconds / static_cast<double>(timing.timed_steps);
+  std::printf("{\"attention\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"batch_size\": %lld, \"warmup_steps\": %lld, \"steps\": %lld, "
+              "\"seconds\": %.4f, \"ms_per_step\": %.3f, \"steps_per_epoch\": %lld, \"epoch_seconds_extrapolated\": %.3f, "
+              "\"fused\": %s, \"first_loss\": %.6f, \"last_loss\": %.6f}\n",
+              o.attention.c_str(), o.common.device.c_str(), run.threads, static_cast<long long>(o.train.batch_size),
+              static_cast<long long>(o.warmup_steps), static_cast<long long>(timing.timed_steps), timing.seconds,
+              1e3 * per_step, static_cast<long long>(timing.steps_per_epoch), per_step * timing.steps_per_epoch,
+              o.train.fused_kernels ? "true" : "false", timing.losses.front(), timing.losses.back());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, CommandRunner& runner) {
+  auto [cmd, o] = add_command<kData>(&app, runner, "train", "train a ViT (standard|quest|qknorm|qnorm attention) -> safetensors + log JSON",
+                                     run_train, 128);
+  add_recipe_options(cmd, o.get());
+  auto& t = o->train;
+  cmd->add_option("--test-limit", t.test_limit, "evaluate on the first N test images (0: all)");
+  cmd->add_option("--test-split", o->test_split, "split evaluated after each epoch")->capture_default_str();
   cmd->add_option("-o,--output", o->output, "checkpoint path (.safetensors)")->capture_default_str();
   cmd->add_option("--log", o->log, "training log JSON (default: <output stem>.log.json)");
   cmd->add_flag("--resume", t.resume, "continue from <output>.state if present (saved after every epoch)");
+}
+
+void add_bench_training_command(CLI::App& app, CommandRunner& runner) {
+  auto* bench = app.get_subcommand("bench");
+  auto [cmd, o] = add_command<kData>(bench, runner, "training",
+                                     "time N training steps of `train`'s recipe (no evaluation, no checkpoint); prints one JSON line",
+                                     run_training_bench, 128);
+  add_recipe_options(cmd, o.get());
+  cmd->add_option("--warmup-steps", o->warmup_steps, "untimed steps first")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "timed steps")->capture_default_str();
+  cmd->add_flag("--fused", o->train.fused_kernels, "time the fused CPU attention and GELU instead of the module path");
 }
 
 }  // namespace questbench
