@@ -4,7 +4,6 @@
 #include "common/files.h"
 
 #include <cerrno>
-#include <cstring>
 
 namespace questbench {
 
@@ -49,7 +48,7 @@ void RunJournal::append(const std::string& line) {
   errno = 0;
   out_ << line << "\n";
   out_.flush();
-  QB_CHECK(out_, path_ << ": write failed (" << (errno ? std::strerror(errno) : "disk full?") << ")");
+  QB_CHECK(out_, write_failed_message(path_, errno));
 }
 
 }  // namespace questbench

@@ -39,6 +39,10 @@ std::string read_file_bytes(const std::string& path) {
   return ss.str();
 }
 
+std::string write_failed_message(const std::string& path, int error_number) {
+  return path + ": write failed (" + (error_number ? std::strerror(error_number) : "disk full?") + ")";
+}
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   static std::atomic<int> counter{0};
   const std::filesystem::path target(path);
@@ -64,7 +68,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
       const int error = errno;  // ENOSPC on a full disk, EFBIG over a file-size limit
       out.close();
       std::filesystem::remove(tmp);
-      throw Error(path + ": write failed (" + (error ? std::strerror(error) : "disk full?") + ")");
+      throw Error(write_failed_message(path, error));
     }
   }
   std::error_code ec;

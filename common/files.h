@@ -16,6 +16,10 @@ std::string read_file_bytes(const std::string& path);
 // Writes `bytes` to `path` atomically; creates the parent folder if needed.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
+// "<path>: write failed (<the system's reason>)" for a write that failed with `error_number` (errno: ENOSPC on a
+// full disk, EFBIG over a file-size limit; 0 when the stream set no errno).
+std::string write_failed_message(const std::string& path, int error_number);
+
 // A run's claim on its output: an exclusive flock(2) on `<output>.lock`, taken before any work, so that a second
 // run writing the same report (and journal) fails at once instead of interleaving journals or replacing the
 // first run's report. The kernel drops the lock when its holder dies, so a killed run's leftover file does not

@@ -181,7 +181,14 @@ class ChunkRunner {
     float* pooled_normed = workspace.take(offset, count * E_);
 
     embed(x, begin, count, tokens, patches);
-    for (const auto& block : p_.blocks) {
+    // Token pooling reads only the first row of each sample in the last block's output: that block runs on it alone.
+    const bool first_token_only = c_.global_pool == "token" && !p_.blocks.empty();
+    for (size_t b = 0; b < p_.blocks.size(); ++b) {
+      const auto& block = p_.blocks[b];
+      if (first_token_only && b + 1 == p_.blocks.size()) {
+        last_block_first_token(block, tokens, normed, qkv, scratch, mlp, q, k, probs, count, pooled);
+        break;
+      }
       layer_norm_rows(tokens, normed, rows, E_, block.norm1);
       linear_out(qkv, normed, rows, block.qkv);
       for (int64_t s = 0; s < count; ++s) {
@@ -194,19 +201,19 @@ class ChunkRunner {
       at::gelu_out(hidden, hidden);  // exact erf GELU, on the block just written
       linear_residual(tokens, mlp, scratch, rows, block.fc2);
     }
-    for (int64_t s = 0; s < count; ++s) {
+    for (int64_t s = 0; !first_token_only && s < count; ++s) {
       float* dst = pooled + s * E_;
       const float* sample = tokens + s * N_ * E_;
       if (c_.global_pool == "token") {
         std::copy(sample, sample + E_, dst);
-      } else {
-        // mean over the patch tokens, summed in token order like ATen's mean over that dim
-        std::fill(dst, dst + E_, 0.0f);
-        for (int64_t t = prefix_; t < N_; ++t)
-          for (int64_t e = 0; e < E_; ++e) dst[e] += sample[t * E_ + e];
-        const float inv = 1.0f / static_cast<float>(N_ - prefix_);
-        for (int64_t e = 0; e < E_; ++e) dst[e] *= inv;
+        continue;
       }
+      // mean over the patch tokens, summed in token order like ATen's mean over that dim
+      std::fill(dst, dst + E_, 0.0f);
+      for (int64_t t = prefix_; t < N_; ++t)
+        for (int64_t e = 0; e < E_; ++e) dst[e] += sample[t * E_ + e];
+      const float inv = 1.0f / static_cast<float>(N_ - prefix_);
+      for (int64_t e = 0; e < E_; ++e) dst[e] *= inv;
     }
     layer_norm_rows(pooled, pooled_normed, count, E_, p_.final_norm);
     linear_out(out, pooled_normed, count, p_.head);
@@ -239,35 +246,81 @@ class ChunkRunner {
     }
   }
 
+  // The operands of one head of one sample, with the variant's normalization and 1/sqrt(D) folded in: the first
+  // `query_rows` queries and all N keys, from qkv rows [N, 3E]. Returns the learned per-head scale (1 without one).
+  float head_operands(const BlockParams& block, const float* qkv, int64_t h, int64_t query_rows, float* q, float* k) const {
+    const int64_t stride = 3 * E_;
+    const float* q_src = qkv + h * D_;
+    const float* k_src = qkv + E_ + h * D_;
+    switch (c_.attention) {
+      case AttentionKind::Standard:
+        copy_rows(q_src, stride, q, query_rows, D_, false, static_cast<float>(1.0 / std::sqrt(static_cast<double>(D_))));
+        copy_rows(k_src, stride, k, N_, D_, false, 1.0f);
+        return 1.0f;
+      case AttentionKind::Quest:
+        copy_rows(q_src, stride, q, query_rows, D_, false, 1.0f);
+        copy_rows(k_src, stride, k, N_, D_, true, 1.0f);
+        return 1.0f;
+      case AttentionKind::QKNorm:
+        copy_rows(q_src, stride, q, query_rows, D_, true, 1.0f);
+        copy_rows(k_src, stride, k, N_, D_, true, 1.0f);
+        return block.scale.data_ptr<float>()[h];
+      case AttentionKind::QNorm:
+        copy_rows(q_src, stride, q, query_rows, D_, true, 1.0f);
+        copy_rows(k_src, stride, k, N_, D_, false, 1.0f);
+        return block.scale.data_ptr<float>()[h];
+    }
+    return 1.0f;
+  }
+
+  bool scaled_logits() const { return c_.attention == AttentionKind::QKNorm || c_.attention == AttentionKind::QNorm; }
+
+  // The last block for token pooling: every token's keys and values, but the query, attention output, projection,
+  // MLP and residuals of each sample's first row only (the other rows' outputs would never be read).
+  // tokens [count*N, E] in; first [count, E] out (the block's output at each sample's first row).
+  void last_block_first_token(const BlockParams& block, const float* tokens, float* normed, float* qkv, float* scratch,
+                              float* mlp, float* q, float* k, float* probs, int64_t count, float* first) const {
+    const int64_t rows = count * N_;
+    layer_norm_rows(tokens, normed, rows, E_, block.norm1);
+    linear_out(qkv, normed, rows, block.qkv);
+    float* attended = normed;  // [count, E]; the normalized rows were read by the qkv product above
+    for (int64_t s = 0; s < count; ++s) {
+      const float* sample_qkv = qkv + s * N_ * 3 * E_;
+      const float* v = sample_qkv + 2 * E_;
+      for (int64_t h = 0; h < H_; ++h) {
+        const float gain = head_operands(block, sample_qkv, h, 1, q, k);
+        for (int64_t j = 0; j < N_; ++j) {
+          const float* kj = k + j * D_;
+          float dot = 0;
+          for (int64_t d = 0; d < D_; ++d) dot += q[d] * kj[d];
+          probs[j] = scaled_logits() ? dot * gain : dot;
+        }
+        softmax_rows_in_place(probs, 1, N_);
+        float* o = attended + s * E_ + h * D_;
+        std::fill(o, o + D_, 0.0f);
+        for (int64_t j = 0; j < N_; ++j) {
+          const float pj = probs[j];
+          const float* vj = v + j * 3 * E_ + h * D_;
+          for (int64_t d = 0; d < D_; ++d) o[d] += pj * vj[d];
+        }
+      }
+      std::copy(tokens + s * N_ * E_, tokens + s * N_ * E_ + E_, first + s * E_);
+    }
+    linear_residual(first, attended, scratch, count, block.proj);
+    layer_norm_rows(first, attended, count, E_, block.norm2);
+    linear_out(mlp, attended, count, block.fc1);
+    auto hidden = matrix(mlp, count, hidden_);
+    at::gelu_out(hidden, hidden);
+    linear_residual(first, mlp, scratch, count, block.fc2);
+  }
+
   // One head of one sample: qkv rows [N, 3E] -> its D columns of out rows [N, E].
   void attention_head(const BlockParams& block, const float* qkv, int64_t h, float* out, float* q, float* k, float* logits,
                       float* probs) const {
     const int64_t stride = 3 * E_;
-    const float* q_src = qkv + h * D_;
-    const float* k_src = qkv + E_ + h * D_;
     const float* v = qkv + 2 * E_ + h * D_;
-    float gain = 1.0f;
-    switch (c_.attention) {
-      case AttentionKind::Standard:
-        copy_rows(q_src, stride, q, N_, D_, false, static_cast<float>(1.0 / std::sqrt(static_cast<double>(D_))));
-        copy_rows(k_src, stride, k, N_, D_, false, 1.0f);
-        break;
-      case AttentionKind::Quest:
-        copy_rows(q_src, stride, q, N_, D_, false, 1.0f);
-        copy_rows(k_src, stride, k, N_, D_, true, 1.0f);
-        break;
-      case AttentionKind::QKNorm:
-        copy_rows(q_src, stride, q, N_, D_, true, 1.0f);
-        copy_rows(k_src, stride, k, N_, D_, true, 1.0f);
-        gain = block.scale.data_ptr<float>()[h];
-        break;
-      case AttentionKind::QNorm:
-        copy_rows(q_src, stride, q, N_, D_, true, 1.0f);
-        copy_rows(k_src, stride, k, N_, D_, false, 1.0f);
-        gain = block.scale.data_ptr<float>()[h];
-        break;
-    }
-    const bool scaled = c_.attention == AttentionKind::QKNorm || c_.attention == AttentionKind::QNorm;
+    const float gain = head_operands(block, qkv, h, N_, q, k);
+    const bool scaled = scaled_logits();
     float* head_out = out + h * D_;
     if (blas_attention_) {
       auto logits_m = matrix(logits, N_, N_), probs_m = matrix(probs, N_, N_), out_m = matrix(head_out, N_, D_, E_);

@@ -4,7 +4,9 @@
 // How: the batch is cut into chunks of whole samples sized to stay in cache; each chunk goes through the whole
 // network on one thread, in buffers allocated once per thread and reused across calls, and the chunks run in
 // parallel inside one parallel region (ATen and BLAS calls inside an active region run on the calling thread, so
-// threads synchronize once per batch, not once per op). Residual adds and biases run on the block just written,
+// threads synchronize once per batch, not once per op). With token pooling the last block computes keys and
+// values for every token but the rest (query, attention output, projection, MLP) for the first row only, the one
+// row the head reads (a sixth of the shipped model's multiply-adds). Residual adds and biases run on the block just written,
 // and attention runs per (sample, head) straight from the qkv rows, with the QUEST key normalization / scale
 // folded into the operand copies. Measured (BENCHMARKS.md): about as fast as the module forward at 1 thread on an
 // idle machine, 5.5x faster at 2 threads on a busy one, where the module's per-op synchronization stalls.
