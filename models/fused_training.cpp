@@ -1,6 +1,7 @@
 #include "models/fused_training.h"
 
 #include "common/error.h"
+#include "models/float_rows.h"
 
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
@@ -107,15 +108,7 @@ struct FusedAttentionFunction : public torch::autograd::Function<FusedAttentionF
           float* row = p + i * n;
           for (int64_t j = 0; j < n; ++j) row[j] = 0;
           for (int64_t t = 0; t < d; ++t) axpy(row, w.q[i * d + t], &w.kt[t * n], n);
-          float m = row[0];
-          for (int64_t j = 1; j < n; ++j) m = std::max(m, row[j]);
-          float sum = 0;
-          for (int64_t j = 0; j < n; ++j) {
-            row[j] = std::exp(row[j] - m);
-            sum += row[j];
-          }
-          const float inv = 1.f / sum;
-          for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+          softmax_row_in_place(row, n);
           float* o = out_p + (b * n + i) * sh.dim + h * d;
           for (int64_t t = 0; t < d; ++t) o[t] = 0;
           for (int64_t j = 0; j < n; ++j) axpy(o, row[j], &w.v[j * d], d);

@@ -1,5 +1,7 @@
 #include "models/vit_inference.h"
 
+#include "models/float_rows.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -128,18 +130,7 @@ void copy_rows(const float* src, int64_t src_stride, float* dst, int64_t rows, i
 }
 
 void softmax_rows_in_place(float* a, int64_t rows, int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = a + r * cols;
-    float m = row[0];
-    for (int64_t c = 1; c < cols; ++c) m = std::max(m, row[c]);
-    float sum = 0;
-    for (int64_t c = 0; c < cols; ++c) {
-      row[c] = std::exp(row[c] - m);
-      sum += row[c];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t c = 0; c < cols; ++c) row[c] *= inv;
-  }
+  for (int64_t r = 0; r < rows; ++r) softmax_row_in_place(a + r * cols, cols);
 }
 
 // Per-thread buffers, grown on demand and kept for the thread's lifetime (the pool's threads outlive calls).

@@ -50,7 +50,6 @@ NAMES = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass
          "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
          "speckle_noise", "gaussian_blur", "spatter", "saturate"]
 SIZED = {"glass_blur", "motion_blur", "fog", "frost", "snow", "pixelate"}  # functions with the side 32 hard-coded
-DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8"}
 
 
 class SetSide(ast.NodeTransformer):
@@ -95,17 +94,10 @@ def read_idx(path):
 
 
 def read_safetensors(path):
-    import numpy as np
-    import torch
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    tensors = {name: torch.from_numpy(np.frombuffer(data[e["data_offsets"][0]:e["data_offsets"][1]],
-                                                    dtype=DTYPES[e["dtype"]]).reshape(e["shape"]).astype(np.float32))
-               for name, e in header.items()}
-    return tensors, json.loads(meta["config"])
+    # The checkpoint reader of the inference benchmark's peer (same folder), imported when first needed.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_python_vit import read_safetensors as read
+    return read(path)
 
 
 def quest_forward(self, x, attn_mask=None, is_causal=False):

@@ -3,6 +3,7 @@
 #include "bench/reporter.h"
 #include "bench/training.h"
 #include "common/error.h"
+#include "tests/rows_dataset.h"
 #include "tests/test_support.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -13,33 +14,6 @@
 using namespace questbench;
 
 namespace {
-
-// In-memory data set: class k images are noise plus a bright row k (rows 0-3 sit at distinct offsets
-// inside the 4x4 patches, so even a 1-layer ViT with near-uniform attention can separate them).
-class ToyDataset : public Dataset {
- public:
-  ToyDataset(int64_t n, uint64_t seed) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    y_ = torch::randint(0, 4, {n}, gen, torch::kLong);
-    x_ = torch::rand({n, 1, 8, 8}, gen) * 0.3;
-    for (int64_t i = 0; i < n; ++i) x_[i][0][y_[i].item<int64_t>()].fill_(1.0);
-  }
-  int64_t size() const override { return x_.size(0); }
-  ImageShape image_shape() const override { return {1, 8, 8}; }
-  int64_t num_classes() const override { return 4; }
-  std::vector<std::string> class_names() const override { return {"0", "1", "2", "3"}; }
-  Batch read(int64_t b, int64_t e) const override { return {x_.slice(0, b, e).clone(), y_.slice(0, b, e).clone(), {}}; }
-  Batch read_indices(const std::vector<int64_t>& idx) const override {
-    auto t = torch::tensor(idx, torch::kLong);
-    return {x_.index_select(0, t), y_.index_select(0, t), idx};
-  }
-  std::string description() const override { return "toy"; }
-  std::string resolved_path() const override { return "toy"; }
-  std::string fingerprint() const override { return "sha256:toy"; }
-
- private:
-  torch::Tensor x_, y_;
-};
 
 TrainOptions toy_options(const std::string& state) {
   TrainOptions o;
@@ -66,10 +40,10 @@ TrainOptions toy_options(const std::string& state) {
 }  // namespace
 
 TEST_CASE("training learns a toy task and logs the attention statistics", "[training]") {
-  ToyDataset train(512, 1), test(128, 2);
+  test::RowsDataset train(512, 1), test_set(128, 2);
   auto o = toy_options("");
   o.epochs = 12;
-  auto result = train_vit(o, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter());
+  auto result = train_vit(o, train, test_set, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter());
   REQUIRE(result.epochs.size() == 12);
   CHECK(result.epochs.back().train_loss < result.epochs.front().train_loss);
   CHECK(result.epochs.back().test_accuracy > 0.6);  // chance is 0.25
@@ -79,15 +53,15 @@ TEST_CASE("training learns a toy task and logs the attention statistics", "[trai
 }
 
 TEST_CASE("a resumed training run equals an uninterrupted one", "[training]") {
-  ToyDataset train(256, 3), test(64, 4);
+  test::RowsDataset train(256, 3), test_set(64, 4);
   const auto dir = test::make_temp_dir("resume");
-  auto full = train_vit(toy_options(dir + "/full.state"), train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {},
+  auto full = train_vit(toy_options(dir + "/full.state"), train, test_set, torch::kCPU, [](const std::vector<EpochRecord>&) {},
                         null_reporter());
   // Interrupt after epoch 2 (simulated by an exception from the epoch callback), then resume.
   struct Stop {};
   auto interrupted = toy_options(dir + "/part.state");
   try {
-    train_vit(interrupted, train, test, torch::kCPU,
+    train_vit(interrupted, train, test_set, torch::kCPU,
               [](const std::vector<EpochRecord>& epochs) {
                 if (epochs.size() == 2) throw Stop{};
               },
@@ -96,7 +70,7 @@ TEST_CASE("a resumed training run equals an uninterrupted one", "[training]") {
   } catch (const Stop&) {
   }
   REQUIRE(std::filesystem::exists(dir + "/part.state"));
-  auto resumed = train_vit(interrupted, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter());
+  auto resumed = train_vit(interrupted, train, test_set, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter());
   CHECK(resumed.resumed_from_epoch == 2);
   REQUIRE(resumed.epochs.size() == 4);
   auto a = full.model->named_parameters(), b = resumed.model->named_parameters();
@@ -108,7 +82,7 @@ TEST_CASE("a resumed training run equals an uninterrupted one", "[training]") {
   // A state made with another config is refused.
   auto other = interrupted;
   other.config.embed_dim = 32;
-  CHECK_THROWS_WITH(train_vit(other, train, test, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter()),
+  CHECK_THROWS_WITH(train_vit(other, train, test_set, torch::kCPU, [](const std::vector<EpochRecord>&) {}, null_reporter()),
                     Catch::Contains("another model config"));
 }
 

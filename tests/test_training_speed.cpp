@@ -4,6 +4,7 @@
 #include "bench/training.h"
 #include "models/fused_training.h"
 #include "models/vit.h"
+#include "tests/rows_dataset.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -60,32 +61,6 @@ Attention make_attention(AttentionKind kind, int64_t dim, int64_t heads, int64_t
   if (attn->scale.defined()) attn->scale.copy_(torch::linspace(0.7, 3.0, heads));
   return attn;
 }
-
-// In-memory data set of 1x8x8 images: class k has a bright row k on noise.
-class RowsDataset : public Dataset {
- public:
-  RowsDataset(int64_t n, uint64_t seed) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    y_ = torch::randint(0, 4, {n}, gen, torch::kLong);
-    x_ = torch::rand({n, 1, 8, 8}, gen) * 0.3;
-    for (int64_t i = 0; i < n; ++i) x_[i][0][y_[i].item<int64_t>()].fill_(1.0);
-  }
-  int64_t size() const override { return x_.size(0); }
-  ImageShape image_shape() const override { return {1, 8, 8}; }
-  int64_t num_classes() const override { return 4; }
-  std::vector<std::string> class_names() const override { return {"0", "1", "2", "3"}; }
-  Batch read(int64_t b, int64_t e) const override { return {x_.slice(0, b, e).clone(), y_.slice(0, b, e).clone(), {}}; }
-  Batch read_indices(const std::vector<int64_t>& idx) const override {
-    auto t = torch::tensor(idx, torch::kLong);
-    return {x_.index_select(0, t), y_.index_select(0, t), idx};
-  }
-  std::string description() const override { return "rows"; }
-  std::string resolved_path() const override { return "rows"; }
-  std::string fingerprint() const override { return "sha256:rows"; }
-
- private:
-  torch::Tensor x_, y_;
-};
 
 }  // namespace
 
@@ -164,7 +139,7 @@ TEST_CASE("fused GELU gives ATen's values and gradients", "[training-speed]") {
 }
 
 TEST_CASE("a few training steps with the fused kernels follow the module path's loss curve", "[training-speed]") {
-  RowsDataset data(256, 7);
+  test::RowsDataset data(256, 7);
   for (const auto kind : kAllKinds) {
     SECTION(kind_name(kind)) {
       TrainOptions o;
