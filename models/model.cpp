@@ -163,10 +163,14 @@ torch::Tensor Model::logits(const torch::Tensor& x01, std::vector<torch::Tensor>
     auto x = normalize(images);
     AutocastScope autocast(autocast_, device_);
     if (vit_) {
-      // The CPU float32 inference path (models/vit_inference.h) where no gradient or diagnostic is asked for. Not in
+      // The CPU float32 inference path (models/vit_inference.h) where no gradient is asked for. Not in
       // batch-invariant mode, whose guarantee rests on every sample going through the module forward alone.
-      if (!diagnostics && autocast_ == Autocast::None && !batch_invariant() && vit_inference_applies(*vit_, x))
+      if (autocast_ == Autocast::None && !batch_invariant() && vit_inference_applies(*vit_, x)) {
+        // Diagnostics come from the module forward, but the logits from the inference path all the same: asking
+        // for diagnostics changes no other number of a report.
+        if (diagnostics) vit_->forward(x, nullptr, diagnostics);
         return vit_inference_logits(*vit_, x);
+      }
       return vit_->forward(x, nullptr, diagnostics).to(torch::kFloat);
     }
     torch::jit::IValue out = script_->forward({x});

@@ -10,8 +10,9 @@
 // and attention runs per (sample, head) straight from the qkv rows, with the QUEST key normalization / scale
 // folded into the operand copies. Measured (BENCHMARKS.md): about as fast as the module forward at 1 thread on an
 // idle machine, 5.5x faster at 2 threads on a busy one, where the module's per-op synchronization stalls.
-// Scope: CPU, float32 parameters and input, no gradient needed, no diagnostics. Everything else (training,
-// input gradients, CUDA, autocast, diagnostics) keeps the module forward; Model::logits picks.
+// Scope: CPU, float32 parameters and input, no gradient needed. Everything else (training, input gradients, CUDA,
+// autocast, batch-invariant mode) keeps the module forward; Model::logits picks. Attention diagnostics come from
+// the module forward, run beside this path, so that a run's logits do not depend on whether they were asked for.
 // Chunks start at fixed offsets from the start of the batch (a fixed number of samples each), and every
 // per-sample computation reads only its own sample, so a sample's logits do not depend on the thread count.
 #pragma once

@@ -3,6 +3,8 @@
 
 torchattacks is imported from a checkout given on the command line (it is never part of questbench).
 usage: bench_torchattacks.py TORCHATTACKS_DIR MODEL.pt INPUTS.npy LABELS.npy --threads N --batch-size B --repeats R
+       bench_torchattacks.py ... --serve: one untimed pass, one JSON line, then one timed pass per "pass" line read
+       on stdin (its seconds printed), so that a driver can interleave its rounds with another program's.
 """
 import argparse
 import json
@@ -23,6 +25,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--serve", action="store_true")
     a = p.parse_args()
     sys.path.insert(0, a.torchattacks_dir)
     import torchattacks
@@ -32,6 +35,22 @@ def main():
     x = torch.from_numpy(np.load(a.inputs))
     y = torch.from_numpy(np.load(a.labels))
     atk = torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=a.steps, random_start=True)
+    if a.serve:
+        def one_pass(seed):
+            torch.manual_seed(seed)
+            return [atk(x[i:i + a.batch_size], y[i:i + a.batch_size]) for i in range(0, len(x), a.batch_size)]
+        with torch.no_grad():
+            adv = torch.cat(one_pass(0))  # the untimed warm-up pass
+            robust = ((model(x).argmax(1) == y) & (model(adv).argmax(1) == y)).double().mean().item()
+        print(json.dumps({"images": len(x), "robust_accuracy": robust, "torchattacks": torchattacks.__version__,
+                          "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+        for r, line in enumerate(sys.stdin, start=1):
+            if line.strip() != "pass":
+                break
+            t0 = time.perf_counter()
+            one_pass(r)
+            print(f"{time.perf_counter() - t0:.6f}", flush=True)
+        return
     best = float("inf")
     robust = None
     for r in range(a.repeats):
