@@ -39,8 +39,8 @@ def main():
         def one_pass(seed):
             torch.manual_seed(seed)
             return [atk(x[i:i + a.batch_size], y[i:i + a.batch_size]) for i in range(0, len(x), a.batch_size)]
+        adv = torch.cat(one_pass(0))  # the untimed warm-up pass
         with torch.no_grad():
-            adv = torch.cat(one_pass(0))  # the untimed warm-up pass
             robust = ((model(x).argmax(1) == y) & (model(adv).argmax(1) == y)).double().mean().item()
         print(json.dumps({"images": len(x), "robust_accuracy": robust, "torchattacks": torchattacks.__version__,
                           "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
