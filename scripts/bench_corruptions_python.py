@@ -30,8 +30,9 @@ NAMES = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass
          "speckle_noise", "gaussian_blur", "spatter", "saturate"]
 
 
-def load_hendrycks_script(path):
-    """Executes the corruption part of a Hendrycks generation script; returns its namespace."""
+def load_hendrycks_script(path, transform=None):
+    """Executes the corruption part of a Hendrycks generation script; returns its namespace. `transform`, if given,
+    may rewrite each top-level function definition (an ast.FunctionDef) before it runs."""
     source = open(path).read()
     marker = source.index("# /////////////// End Distortions ///////////////")
     stop_line = source[:marker].count("\n") + 1
@@ -46,9 +47,12 @@ def load_hendrycks_script(path):
                 continue
         if isinstance(node, ast.ClassDef) and node.name == "DistortImageFolder":
             continue
+        if transform and isinstance(node, ast.FunctionDef):
+            node = transform(node)
         keep.append(node)
+    module = ast.fix_missing_locations(ast.Module(body=keep, type_ignores=[]))
     namespace = {"__name__": "hendrycks_reference", "__file__": path}
-    exec(compile(ast.Module(body=keep, type_ignores=[]), path, "exec"), namespace)
+    exec(compile(module, path, "exec"), namespace)
     warnings.resetwarnings()
     return namespace
 

@@ -63,25 +63,12 @@ class SetSide(ast.NodeTransformer):
 
 
 def load_cifar_functions(create_c, side):
-    """The 19 CIFAR-10-C functions of make_cifar_c.py, with the hard-coded side set to `side`."""
-    path = os.path.join(create_c, "make_cifar_c.py")
-    source = open(path).read()
-    stop_line = source[:source.index("# /////////////// End Distortions ///////////////")].count("\n") + 1
-    keep = []
-    for node in ast.parse(source, filename=path).body:
-        if node.lineno >= stop_line:
-            break
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            if any(m.split(".")[0] in ("torch", "torchvision") for m in modules):
-                continue
-        if isinstance(node, ast.FunctionDef) and node.name in SIZED and side != 32:
-            node = SetSide(side).visit(node)
-        keep.append(node)
-    module = ast.fix_missing_locations(ast.Module(body=keep, type_ignores=[]))
-    namespace = {"__name__": "make_cifar_c", "__file__": path}
-    exec(compile(module, path, "exec"), namespace)
-    return namespace
+    """The 19 CIFAR-10-C functions of make_cifar_c.py, with the hard-coded side set to `side` (the corruption
+    benchmark's peer, in this folder, parses and runs the script)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_corruptions_python import load_hendrycks_script
+    set_side = lambda node: SetSide(side).visit(node) if node.name in SIZED and side != 32 else node
+    return load_hendrycks_script(os.path.join(create_c, "make_cifar_c.py"), set_side)
 
 
 def read_idx(path):
