@@ -28,28 +28,6 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def quest_forward(kind):
-    import torch
-    import torch.nn.functional as F
-
-    def normalize(v):
-        return v / (v.norm(dim=-1, keepdim=True) + 1e-6)
-
-    def forward(self, x, attn_mask=None, is_causal=False):
-        B, N, C = x.shape
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        if kind == "quest":
-            logits = q @ normalize(k).transpose(-2, -1)
-        elif kind == "qknorm":
-            logits = (normalize(q) @ normalize(k).transpose(-2, -1)) * self.head_scale.view(1, -1, 1, 1)
-        else:  # qnorm
-            logits = (normalize(q) @ k.transpose(-2, -1)) * self.head_scale.view(1, -1, 1, 1)
-        x = (logits.softmax(-1) @ v).transpose(1, 2).reshape(B, N, C)
-        return self.proj(x)
-
-    return forward
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--timm-dir", default=os.environ.get("TIMM_DIR", ""))
@@ -96,10 +74,12 @@ def main():
     if a.attention != "standard":
         tokens = (side // a.patch_size) ** 2 + 1
         init = math.log2(max(tokens * tokens - tokens, 2)) if a.attention == "qknorm" else 1.0
-        forward = quest_forward(a.attention)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from bench_python_vit import variant_forward  # the inference peer's attention forward of the variants
+        forward = variant_forward(a.attention)
         for block in model.blocks:
             if a.attention != "quest":
-                block.attn.head_scale = torch.nn.Parameter(torch.full((a.num_heads,), init))
+                block.attn.scale_h = torch.nn.Parameter(torch.full((a.num_heads,), init))
             block.attn.forward = forward.__get__(block.attn)
     model.train()
 
